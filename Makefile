@@ -1,0 +1,16 @@
+# Thin targets over cargo and scripts/; see README.md.
+.PHONY: test bench services fmt lint
+
+## Every test of the workspace; starts Redis and PostgreSQL when they are not running.
+test:
+	scripts/test.sh
+
+## Redis and PostgreSQL for local work, as the tests use them.
+services:
+	scripts/services.sh
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo clippy --workspace --all-targets -- -D warnings
