@@ -1,9 +1,13 @@
 # Thin targets over cargo and scripts/; see README.md.
-.PHONY: test bench services fmt lint
+.PHONY: test bench services helm-check fmt lint
 
 ## Every test of the workspace; starts Redis and PostgreSQL when they are not running.
 test:
 	scripts/test.sh
+
+## The Helm chart and manifests, validated offline (part of `make test`).
+helm-check:
+	scripts/helm-check.sh
 
 ## Redis and PostgreSQL for local work, as the tests use them.
 services:

@@ -181,7 +181,9 @@ pub struct RateBudget {
     /// Calls per second for one connected account (Meta Conversations API: 2 per Page
     /// [M7]).
     pub per_account_per_second: f64,
-    /// How many calls may go at once after a pause.
+    /// How many calls may go at once after a pause (GCRA tolerance). The presets use 1:
+    /// with a burst of `b`, up to `b + rate - 1` calls can fall inside one sliding second,
+    /// and the channels count per second (M7).
     pub burst: u32,
     /// Calls per second for the whole app across accounts. Meta, Zalo and Shopee publish
     /// no per-second app figure (UNVERIFIED): a guard rail, not a documented limit.
@@ -397,7 +399,7 @@ fn lookup<'a>(doc: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::
 const fn meta_rate() -> RateBudget {
     RateBudget {
         per_account_per_second: 2.0,
-        burst: 2,
+        burst: 1,
         per_app_per_second: Some(200.0),
     }
 }
@@ -538,7 +540,7 @@ fn harasocial() -> Policy {
         // Zalo publishes no numbers (UNVERIFIED): a conservative budget.
         rate: RateBudget {
             per_account_per_second: 10.0,
-            burst: 10,
+            burst: 1,
             per_app_per_second: Some(100.0),
         },
     };
@@ -561,7 +563,7 @@ fn harasocial() -> Policy {
         // Shopee publishes no numbers (UNVERIFIED; about 1000 rps reported): conservative.
         rate: RateBudget {
             per_account_per_second: 10.0,
-            burst: 10,
+            burst: 1,
             per_app_per_second: Some(500.0),
         },
     };
