@@ -52,3 +52,91 @@ pub struct ShopeeAuth<'a> {
     pub access_token: &'a SecretString,
     pub shop_id: u64,
 }
+
+/// The form credentials take at rest: one JSON document, which the store encrypts as a
+/// whole (B4), so the store never needs to know a channel's secrets apart.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredCredentials {
+    access_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    partner_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    partner_key: Option<String>,
+}
+
+/// Why stored or submitted credentials cannot be used. Never contains a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialsError {
+    #[error("the access token is empty")]
+    EmptyToken,
+    #[error("Shopee credentials need partner_id and partner_key")]
+    ShopeeIncomplete,
+    #[error("partner_id and partner_key are for Shopee only, not {0}")]
+    NotShopee(Channel),
+    #[error("stored credentials are not readable JSON")]
+    Unreadable,
+}
+
+impl Credentials {
+    /// Credentials for `channel` from their parts, checked.
+    pub fn for_channel(
+        channel: Channel,
+        access_token: SecretString,
+        partner_id: Option<u64>,
+        partner_key: Option<SecretString>,
+    ) -> Result<Self, CredentialsError> {
+        use secrecy::ExposeSecret;
+        if access_token.expose_secret().trim().is_empty() {
+            return Err(CredentialsError::EmptyToken);
+        }
+        match (channel, partner_id, partner_key) {
+            (Channel::Shopee, Some(partner_id), Some(partner_key)) => Ok(Self::Shopee {
+                partner_id,
+                partner_key,
+                access_token,
+            }),
+            (Channel::Shopee, _, _) => Err(CredentialsError::ShopeeIncomplete),
+            (other, None, None) => Ok(match other {
+                Channel::Zalo => Self::Zalo { access_token },
+                _ => Self::Meta { access_token },
+            }),
+            (other, _, _) => Err(CredentialsError::NotShopee(other)),
+        }
+    }
+
+    /// The document the store encrypts.
+    pub fn to_stored(&self) -> SecretString {
+        use secrecy::ExposeSecret;
+        let stored = match self {
+            Self::Meta { access_token } | Self::Zalo { access_token } => StoredCredentials {
+                access_token: access_token.expose_secret().to_owned(),
+                partner_id: None,
+                partner_key: None,
+            },
+            Self::Shopee {
+                partner_id,
+                partner_key,
+                access_token,
+            } => StoredCredentials {
+                access_token: access_token.expose_secret().to_owned(),
+                partner_id: Some(*partner_id),
+                partner_key: Some(partner_key.expose_secret().to_owned()),
+            },
+        };
+        SecretString::from(serde_json::to_string(&stored).expect("credentials serialize"))
+    }
+
+    /// Reads what [`Credentials::to_stored`] wrote. The error never echoes the document.
+    pub fn from_stored(channel: Channel, stored: &SecretString) -> Result<Self, CredentialsError> {
+        use secrecy::ExposeSecret;
+        let doc: StoredCredentials = serde_json::from_str(stored.expose_secret())
+            .map_err(|_| CredentialsError::Unreadable)?;
+        Self::for_channel(
+            channel,
+            SecretString::from(doc.access_token),
+            doc.partner_id,
+            doc.partner_key.map(SecretString::from),
+        )
+    }
+}

@@ -40,7 +40,7 @@ pub mod zalo;
 
 pub use config::{ConnectorsConfig, FacebookConfig, InstagramConfig, ShopeeConfig, ZaloConfig};
 pub use connector::{ConfigError, Connector};
-pub use credentials::{Account, Credentials, ShopeeAuth};
+pub use credentials::{Account, Credentials, CredentialsError, ShopeeAuth};
 pub use graph::GraphClient;
 pub use outcome::{CallResult, Outcome, ThrottleScope};
 pub use secrecy::SecretString;

@@ -155,6 +155,7 @@ fn step(kind: StepKind, want: Option<u32>, nested_want: Option<u32>) -> StepSpec
 
 fn conversations(want: u32, nested: Option<u32>) -> StepSpec {
     let walk = ConversationWalk {
+        page: 0,
         mode: ListingMode::Initial,
         seen: 0,
         skip: 0,
@@ -167,6 +168,7 @@ fn conversations(want: u32, nested: Option<u32>) -> StepSpec {
 
 fn messages(conversation_id: &str, want: u32) -> StepSpec {
     let walk = MessageWalk {
+        page: 0,
         conversation_id: conversation_id.to_owned(),
         slice_conversation: true,
         seen: 0,
@@ -180,6 +182,7 @@ fn messages(conversation_id: &str, want: u32) -> StepSpec {
 fn posts(want: u32) -> StepSpec {
     step(
         StepKind::ListPosts(PostWalk {
+            page: 0,
             seen: 0,
             kept: 0,
             queued: Vec::new(),
@@ -191,6 +194,7 @@ fn posts(want: u32) -> StepSpec {
 
 fn comments(post_id: &str, want: u32) -> StepSpec {
     let walk = CommentWalk {
+        page: 0,
         post_id: post_id.to_owned(),
         seen: 0,
         kept: 0,

@@ -168,6 +168,7 @@ pub fn first_steps(ctx: &RunContext<'_>) -> Vec<StepSpec> {
         round1: 0,
         round2: 0,
         in_round2: false,
+        page: 0,
     };
     let mut steps = vec![listing_step(ctx, walk, None)];
     if rules.comments.is_some() {
@@ -175,6 +176,7 @@ pub fn first_steps(ctx: &RunContext<'_>) -> Vec<StepSpec> {
             seen: 0,
             kept: 0,
             queued: Vec::new(),
+            page: 0,
         };
         steps.push(post_step(ctx, walk, None));
     }
@@ -235,6 +237,7 @@ pub fn load_more(
         round1: 0,
         round2: 0,
         in_round2: false,
+        page: 0,
     };
     Ok(listing_step(ctx, walk, resume.cursor.clone()))
 }
@@ -260,6 +263,7 @@ pub fn late_arrival(
         kept: 0,
         cap: None,
         late_arrival_at: Some(message.created_at),
+        page: 0,
     };
     let follow_up = message_step(ctx, walk, None);
     Ok(Plan {
@@ -345,7 +349,10 @@ fn plan_conversations(
         };
     }
     match page.next {
-        Some(next) if !ended => plan.follow_ups.push(listing_step(ctx, walk, Some(next))),
+        Some(next) if !ended => {
+            walk.page += 1;
+            plan.follow_ups.push(listing_step(ctx, walk, Some(next)));
+        }
         _ => plan.walk_ended = true,
     }
     plan
@@ -491,6 +498,7 @@ fn start_messages(
         kept: 0,
         cap: rules.messages.max_per_conversation,
         late_arrival_at: None,
+        page: 0,
     };
     match embedded {
         Some(page) => plan_messages(ctx, walk, page, plan),
@@ -513,6 +521,7 @@ fn plan_follower(ctx: &RunContext<'_>, check: &FollowerCheck, status: &FollowerS
         kept: 0,
         cap,
         late_arrival_at: None,
+        page: 0,
     };
     Plan {
         follow_ups: vec![message_step(ctx, walk, None)],
@@ -553,7 +562,10 @@ fn plan_messages(
         ended = true;
     }
     match page.next {
-        Some(next) if !ended => plan.follow_ups.push(message_step(ctx, walk, Some(next))),
+        Some(next) if !ended => {
+            walk.page += 1;
+            plan.follow_ups.push(message_step(ctx, walk, Some(next)));
+        }
         _ => plan.walk_ended = true,
     }
 }
@@ -645,7 +657,10 @@ fn plan_posts(ctx: &RunContext<'_>, walk: &PostWalk, page: Page<Post>) -> Plan {
         }
     }
     match continues {
-        Some(next) => plan.follow_ups.push(post_step(ctx, walk, Some(next))),
+        Some(next) => {
+            walk.page += 1;
+            plan.follow_ups.push(post_step(ctx, walk, Some(next)));
+        }
         None => plan.walk_ended = true,
     }
     plan
@@ -692,6 +707,7 @@ fn plan_comments(ctx: &RunContext<'_>, walk: &CommentWalk, page: Page<Comment>) 
     }
     match page.next {
         Some(next) if !ended => {
+            walk.page += 1;
             let want = walk.budget;
             let step = finish_step(
                 ctx,
@@ -729,6 +745,7 @@ fn comment_step(
         kept: 0,
         budget,
         next_posts,
+        page: 0,
     };
     finish_step(
         ctx,

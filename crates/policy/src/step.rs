@@ -71,6 +71,11 @@ pub enum ListingMode {
 /// The state of a walk down the conversation list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationWalk {
+    /// Pages fetched before this one in the walk. Part of the step's key: an empty page
+    /// that still has `next` [M5] moves no other counter, and its follow-up must not
+    /// collide with the step itself.
+    #[serde(default)]
+    pub page: u32,
     pub mode: ListingMode,
     /// Conversations listed before this page: the rank of its first item.
     pub seen: u32,
@@ -89,6 +94,11 @@ pub struct ConversationWalk {
 /// The state of a walk down one conversation's messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageWalk {
+    /// Pages fetched before this one in the walk. Part of the step's key: an empty page
+    /// that still has `next` [M5] moves no other counter, and its follow-up must not
+    /// collide with the step itself.
+    #[serde(default)]
+    pub page: u32,
     pub conversation_id: String,
     /// The conversation belongs to the slice, so its newest messages do too (S3).
     pub slice_conversation: bool,
@@ -114,6 +124,11 @@ pub struct FollowerCheck {
 /// The state of a walk down the account's posts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostWalk {
+    /// Pages fetched before this one in the walk. Part of the step's key: an empty page
+    /// that still has `next` [M5] moves no other counter, and its follow-up must not
+    /// collide with the step itself.
+    #[serde(default)]
+    pub page: u32,
     pub seen: u32,
     pub kept: u32,
     /// Posts kept on earlier pages whose comments are not yet being fetched (only for the
@@ -125,6 +140,11 @@ pub struct PostWalk {
 /// The state of a walk down one post's comments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommentWalk {
+    /// Pages fetched before this one in the walk. Part of the step's key: an empty page
+    /// that still has `next` [M5] moves no other counter, and its follow-up must not
+    /// collide with the step itself.
+    #[serde(default)]
+    pub page: u32,
     pub post_id: String,
     pub seen: u32,
     pub kept: u32,
@@ -158,17 +178,15 @@ impl StepSpec {
     /// The step's identity within its run, stable across re-execution (see module doc).
     pub fn key(&self) -> String {
         match &self.kind {
-            StepKind::ListConversations(w) => match w.mode {
-                ListingMode::Initial => format!("conversations:{}", w.seen),
-                ListingMode::LoadMore { .. } => format!("conversations:more:{}+{}", w.seen, w.skip),
-            },
+            // A load-more is a run of its own, so its pages cannot meet the initial walk's.
+            StepKind::ListConversations(w) => format!("conversations:{}", w.page),
             StepKind::FetchMessages(w) => match w.late_arrival_at {
-                None => format!("messages:{}:{}", w.conversation_id, w.seen),
-                Some(_) => format!("messages:{}:late:{}", w.conversation_id, w.seen),
+                None => format!("messages:{}:{}", w.conversation_id, w.page),
+                Some(_) => format!("messages:{}:late:{}", w.conversation_id, w.page),
             },
             StepKind::CheckFollower(c) => format!("follower:{}", c.user_id),
-            StepKind::ListPosts(w) => format!("posts:{}", w.seen),
-            StepKind::FetchComments(w) => format!("comments:{}:{}", w.post_id, w.seen),
+            StepKind::ListPosts(w) => format!("posts:{}", w.page),
+            StepKind::FetchComments(w) => format!("comments:{}:{}", w.post_id, w.page),
         }
     }
 }

@@ -520,6 +520,52 @@ fn c5_follow_up_keys_do_not_depend_on_the_cursor() {
 }
 
 #[test]
+fn c5_an_empty_page_that_still_has_next_continues_the_walk_under_a_new_key() {
+    // Graph may answer an empty page that still has `next` [M5]; the walk must go on,
+    // and its next step must not share the key of the step that got the empty page.
+    let t = at(2025, 6, 1, 0);
+    for (preset, channel, page_size, nested) in [
+        (PresetName::Shopline, Channel::Facebook, 100, true),
+        (PresetName::Harasocial, Channel::Facebook, 25, true),
+        (PresetName::Harasocial, Channel::Shopee, 25, false),
+    ] {
+        let policy = policy(preset);
+        let ctx = ctx(&policy, channel, t);
+        let account =
+            Account::with_conversations(t, &(0..130).map(|i| i * 20).collect::<Vec<_>>(), 140)
+                .with_posts(t, &[1, 2, 3], 130);
+        let plain = sync(&ctx, &account, page_size, nested);
+        let with_empty_pages = run_with(
+            &ctx,
+            &account,
+            page_size,
+            nested,
+            true,
+            planner::first_steps(&ctx).into(),
+        );
+        assert_eq!(
+            with_empty_pages.conversation_ids(),
+            plain.conversation_ids(),
+            "{preset}/{channel}"
+        );
+        assert_eq!(
+            with_empty_pages.messages.len(),
+            plain.messages.len(),
+            "{preset}/{channel}"
+        );
+        assert_eq!(
+            with_empty_pages.comments.len(),
+            plain.comments.len(),
+            "{preset}/{channel}"
+        );
+        assert!(
+            with_empty_pages.steps.len() > plain.steps.len(),
+            "the empty pages were served"
+        );
+    }
+}
+
+#[test]
 fn a_page_of_the_wrong_kind_is_refused_not_misplanned() {
     let t = at(2025, 6, 1, 0);
     let policy = policy(PresetName::Harasocial);

@@ -45,7 +45,7 @@ pub fn expected(dataset: &Dataset, account_id: &str, policy: &Policy, connected_
     let conversations = kept_conversations(account, rules, connected_at);
     let mut expected = Expected::default();
     for conversation in &conversations {
-        expected.conversations.insert(conversation.id.clone());
+        expected.conversations.insert(channel_conversation_id(account, conversation));
         keep_messages(account, conversation, rules, connected_at, None, &mut expected);
     }
     keep_posts_and_comments(account, rules, connected_at, &mut expected);
@@ -64,10 +64,19 @@ pub fn expected_slice(
     let count = rules.slice.conversations.map_or(round1.len(), |n| (n as usize).min(round1.len()));
     let mut expected = Expected::default();
     for conversation in &round1[..count] {
-        expected.conversations.insert(conversation.id.clone());
+        expected.conversations.insert(channel_conversation_id(account, conversation));
         keep_messages(account, conversation, rules, connected_at, rules.slice.messages_per_conversation, &mut expected);
     }
     expected
+}
+
+/// The id the channel's API gives a conversation: Zalo has no conversation ids, a chat is
+/// named by the customer's user id [Z2]; the others list their own thread ids.
+pub fn channel_conversation_id(account: &Account, conversation: &Conversation) -> String {
+    match account.channel.as_str() {
+        "zalo" => conversation.customer.id.clone(),
+        _ => conversation.id.clone(),
+    }
 }
 
 fn lookup<'a>(dataset: &'a Dataset, account_id: &str, policy: &'a Policy) -> (&'a Account, &'a ChannelPolicy) {

@@ -273,6 +273,7 @@ pub fn step(
 
 pub fn list_conversations() -> StepKind {
     StepKind::ListConversations(backfill_policy::step::ConversationWalk {
+        page: 0,
         mode: backfill_policy::step::ListingMode::Initial,
         seen: 0,
         skip: 0,
@@ -284,6 +285,7 @@ pub fn list_conversations() -> StepKind {
 
 pub fn fetch_messages(conversation_id: &str) -> StepKind {
     StepKind::FetchMessages(backfill_policy::step::MessageWalk {
+        page: 0,
         conversation_id: conversation_id.to_owned(),
         slice_conversation: true,
         seen: 0,
@@ -302,6 +304,7 @@ pub fn check_follower(user_id: &str) -> StepKind {
 
 pub fn list_posts() -> StepKind {
     StepKind::ListPosts(backfill_policy::step::PostWalk {
+        page: 0,
         seen: 0,
         kept: 0,
         queued: Vec::new(),
@@ -310,6 +313,7 @@ pub fn list_posts() -> StepKind {
 
 pub fn fetch_comments(post_id: &str) -> StepKind {
     StepKind::FetchComments(backfill_policy::step::CommentWalk {
+        page: 0,
         post_id: post_id.to_owned(),
         seen: 0,
         kept: 0,

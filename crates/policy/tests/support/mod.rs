@@ -154,10 +154,42 @@ impl Synced {
 /// step's `want`, a cursor that is the offset. Embeds the first messages page when the
 /// step asks for nested messages (Graph).
 pub fn serve(account: &Account, step: &StepSpec, page_size: u32, nested: bool) -> Fetched {
-    let offset: usize = step
-        .cursor
-        .as_ref()
-        .map_or(0, |c| c.as_str().parse().unwrap());
+    serve_with(account, step, page_size, nested, false)
+}
+
+/// As [`serve`], but before every real page the channel first answers an empty page that
+/// still has `next` (legal on Graph [M5]); the cursor's `~` marks it as given.
+pub fn serve_with(
+    account: &Account,
+    step: &StepSpec,
+    page_size: u32,
+    nested: bool,
+    empty_first: bool,
+) -> Fetched {
+    let raw = step.cursor.as_ref().map_or("0", |c| c.as_str());
+    if empty_first && !raw.ends_with('~') {
+        let next = Some(Cursor::new(format!("{raw}~")));
+        return match &step.kind {
+            StepKind::ListConversations(_) => Fetched::Conversations(Page {
+                items: vec![],
+                next,
+            }),
+            StepKind::FetchMessages(_) => Fetched::Messages(Page {
+                items: vec![],
+                next,
+            }),
+            StepKind::ListPosts(_) => Fetched::Posts(Page {
+                items: vec![],
+                next,
+            }),
+            StepKind::FetchComments(_) => Fetched::Comments(Page {
+                items: vec![],
+                next,
+            }),
+            StepKind::CheckFollower(_) => serve_with(account, step, page_size, nested, false),
+        };
+    }
+    let offset: usize = raw.trim_end_matches('~').parse().unwrap();
     let size = step.want.map_or(page_size, |w| w.min(page_size)) as usize;
     fn slice<T: Clone>(all: &[T], offset: usize, size: usize) -> Page<T> {
         let end = (offset + size).min(all.len());
@@ -225,11 +257,30 @@ pub fn run(
     account: &Account,
     page_size: u32,
     nested: bool,
+    queue: VecDeque<StepSpec>,
+) -> Synced {
+    run_with(ctx, account, page_size, nested, false, queue)
+}
+
+/// Runs the steps as the worker would; like the store, refuses a second step with the
+/// same key in one run (C5), so a walk whose follow-up repeats its own key fails here.
+pub fn run_with(
+    ctx: &RunContext<'_>,
+    account: &Account,
+    page_size: u32,
+    nested: bool,
+    empty_first: bool,
     mut queue: VecDeque<StepSpec>,
 ) -> Synced {
     let mut synced = Synced::default();
+    let mut keys = std::collections::HashSet::new();
     while let Some(step) = queue.pop_front() {
-        let fetched = serve(account, &step, page_size, nested);
+        assert!(
+            keys.insert(step.key()),
+            "step key {} twice in one run",
+            step.key()
+        );
+        let fetched = serve_with(account, &step, page_size, nested, empty_first);
         let plan: Plan = planner::plan(ctx, &step, fetched).expect("plannable");
         absorb(&mut synced, plan, &mut queue);
         synced.steps.push(step);

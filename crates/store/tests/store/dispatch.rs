@@ -1,0 +1,288 @@
+//! Claiming due steps: fair across accounts and tenants (C6), slice first, capped per
+//! account, leased so that nothing lost stays lost (B1).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use backfill_policy::Priority::{Backlog, Slice};
+use backfill_policy::planner::Plan;
+use backfill_policy::{Channel, Priority};
+use backfill_store::{ClaimLimits, ClaimedStep, CommitOutcome};
+use chrono::TimeDelta;
+
+use crate::support::*;
+
+fn limits(batch: u32, per_account_in_flight: u32) -> ClaimLimits {
+    ClaimLimits {
+        batch,
+        per_account_in_flight,
+        lease: TimeDelta::minutes(5),
+    }
+}
+
+fn claimed_from(claimed: &[ClaimedStep], connection_id: i64) -> usize {
+    claimed
+        .iter()
+        .filter(|c| c.connection_id == connection_id)
+        .count()
+}
+
+/// C6: one tenant's account with 10,000 due steps cannot hold back another tenant's
+/// first page: the small account's steps are in the first batch.
+async fn an_account_with_ten_thousand_due_steps_does_not_hold_back_another(db: TestDb) {
+    db.tenant("big").await;
+    db.tenant("small").await;
+    let huge = db
+        .connect(
+            "big",
+            "page-big",
+            at(0),
+            &message_steps("c", 10_000, Backlog),
+        )
+        .await;
+    let small = db
+        .connect(
+            "small",
+            "page-small",
+            at(1),
+            &message_steps("s", 3, Backlog),
+        )
+        .await;
+
+    let claimed = db.store.claim_due(at(2), limits(10, 100)).await.unwrap();
+
+    assert_eq!(claimed.len(), 10);
+    assert_eq!(claimed_from(&claimed, small.connection_id), 3);
+    assert_eq!(claimed_from(&claimed, huge.connection_id), 7);
+    // Dispatch order alternates while both have steps.
+    let first_two: HashSet<_> = claimed[..2].iter().map(|c| c.connection_id).collect();
+    assert_eq!(first_two.len(), 2);
+}
+
+/// DESIGN 3: slice steps are claimed before backlog steps, even backlog due earlier.
+async fn slice_steps_are_claimed_before_backlog(db: TestDb) {
+    db.tenant("t1").await;
+    let first = [
+        fetch_messages("old-backlog", 0, Backlog, at(0)),
+        fetch_messages("new-slice", 0, Slice, at(5)),
+        fetch_messages("other-slice", 0, Slice, at(6)),
+    ];
+    db.connect("t1", "page-1", at(0), &first).await;
+
+    let claimed = db.store.claim_due(at(10), limits(2, 10)).await.unwrap();
+
+    let priorities: Vec<Priority> = claimed.iter().map(|c| c.priority).collect();
+    assert_eq!(priorities, [Slice, Slice]);
+    assert_eq!(claimed[0].channel, Channel::Facebook);
+    assert_eq!(
+        claimed[0].trace_context.as_deref(),
+        Some("00-trace-span-01")
+    );
+}
+
+/// DESIGN 4: an account never has more than its cap of steps leased at once.
+async fn no_account_has_more_than_its_cap_in_flight(db: TestDb) {
+    db.tenant("t1").await;
+    db.connect("t1", "page-1", at(0), &message_steps("c", 10, Slice))
+        .await;
+
+    let first = db.store.claim_due(at(1), limits(10, 3)).await.unwrap();
+    let while_full = db.store.claim_due(at(1), limits(10, 3)).await.unwrap();
+    db.commit(first[0].step_id, &Plan::default(), at(2)).await;
+    let after_one_done = db.store.claim_due(at(2), limits(10, 3)).await.unwrap();
+
+    assert_eq!(first.len(), 3);
+    assert!(while_full.is_empty());
+    assert_eq!(after_one_done.len(), 1);
+}
+
+/// C6: tenants take turns before their accounts do: a tenant with three accounts does
+/// not get three times the share of a tenant with one.
+async fn tenants_take_turns_before_their_accounts_do(db: TestDb) {
+    db.tenant("many").await;
+    db.tenant("one").await;
+    for account in ["p1", "p2", "p3"] {
+        db.connect("many", account, at(0), &message_steps(account, 5, Backlog))
+            .await;
+    }
+    let single = db
+        .connect("one", "solo", at(0), &message_steps("solo", 5, Backlog))
+        .await;
+
+    let claimed = db.store.claim_due(at(1), limits(4, 10)).await.unwrap();
+
+    assert_eq!(claimed_from(&claimed, single.connection_id), 2);
+    let accounts: HashSet<_> = claimed.iter().map(|c| c.connection_id).collect();
+    assert_eq!(
+        accounts.len(),
+        3,
+        "the big tenant's turns go to two different accounts"
+    );
+}
+
+/// B1: nothing lost stays lost. Follow-ups a worker committed but never pushed (it
+/// crashed) are due; a step claimed but never executed is claimed again once its lease
+/// expires, and not before.
+async fn a_crash_between_commit_and_queue_push_loses_nothing(db: TestDb) {
+    db.tenant("t1").await;
+    let run = db
+        .connect("t1", "page-1", at(0), &[listing(0, Slice, at(0))])
+        .await;
+    let claimed = db.store.claim_due(at(1), limits(10, 10)).await.unwrap();
+    let plan = Plan {
+        follow_ups: message_steps("c", 2, Slice),
+        ..Plan::default()
+    };
+    let CommitOutcome::Committed { new_steps, .. } =
+        db.commit(claimed[0].step_id, &plan, at(2)).await
+    else {
+        panic!("expected a commit");
+    };
+
+    // The worker dies here: the follow-ups never reach the queue.
+    let recovered = db.store.claim_due(at(3), limits(10, 10)).await.unwrap();
+    // And this dispatcher dies too, before pushing what it claimed.
+    let while_leased = db.store.claim_due(at(4), limits(10, 10)).await.unwrap();
+    let after_expiry = db.store.claim_due(at(3 + 6), limits(10, 10)).await.unwrap();
+
+    let ids = |steps: &[ClaimedStep]| steps.iter().map(|c| c.step_id).collect::<HashSet<_>>();
+    let new_ids: HashSet<_> = new_steps.iter().map(|s| s.id).collect();
+    assert_eq!(ids(&recovered), new_ids);
+    assert!(while_leased.is_empty());
+    assert_eq!(ids(&after_expiry), new_ids);
+    assert!(
+        after_expiry
+            .iter()
+            .all(|c| c.run_id == run.run_id && c.lease_until == at(14))
+    );
+}
+
+/// S3: a step deferred to a later time is not claimed before it.
+async fn a_deferred_step_waits_for_its_time(db: TestDb) {
+    db.tenant("t1").await;
+    db.connect(
+        "t1",
+        "page-1",
+        at(0),
+        &[fetch_messages("c", 0, Backlog, at(60))],
+    )
+    .await;
+
+    let early = db.store.claim_due(at(59), limits(10, 10)).await.unwrap();
+    let due = db.store.claim_due(at(60), limits(10, 10)).await.unwrap();
+
+    assert!(early.is_empty());
+    assert_eq!(due.len(), 1);
+}
+
+/// Several dispatchers claiming at once never claim one step twice, and together claim
+/// every step.
+async fn concurrent_dispatchers_never_claim_a_step_twice(db: TestDb) {
+    db.tenant("t1").await;
+    for account in ["a", "b", "c", "d"] {
+        db.connect("t1", account, at(0), &message_steps(account, 50, Backlog))
+            .await;
+    }
+    let db = Arc::new(db);
+
+    let dispatchers: Vec<_> = (0..4)
+        .map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let batch = db.store.claim_due(at(1), limits(15, 1_000)).await.unwrap();
+                    if batch.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(batch.into_iter().map(|c| c.step_id));
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for dispatcher in dispatchers {
+        all.extend(dispatcher.await.unwrap());
+    }
+
+    let distinct: HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), 200);
+    assert_eq!(distinct.len(), 200);
+}
+
+/// Graceful shutdown puts a taken step back at once; a renewed lease keeps it taken.
+async fn a_released_step_is_due_again_and_a_renewed_lease_holds(db: TestDb) {
+    db.tenant("t1").await;
+    db.connect("t1", "page-1", at(0), &message_steps("c", 1, Slice))
+        .await;
+    let step = db.store.claim_due(at(1), limits(1, 1)).await.unwrap()[0].step_id;
+
+    assert!(db.store.release(step, at(2)).await.unwrap());
+    assert!(!db.store.release(step, at(2)).await.unwrap());
+    let again = db.store.claim_due(at(3), limits(1, 1)).await.unwrap();
+    assert!(db.store.renew_lease(step, at(60), at(4)).await.unwrap());
+    let during_renewed_lease = db.store.claim_due(at(30), limits(1, 1)).await.unwrap();
+
+    assert_eq!(again[0].step_id, step);
+    assert!(during_renewed_lease.is_empty());
+}
+
+/// A worker leases the follow-ups it pushes itself: only those still pending and due,
+/// so a step the dispatcher took meanwhile, or one deferred, is not handed out twice.
+async fn a_worker_leases_only_its_follow_ups_that_are_pending_and_due(db: TestDb) {
+    db.tenant("t1").await;
+    db.connect("t1", "page-1", at(0), &[listing(0, Slice, at(0))])
+        .await;
+    let claimed = db.store.claim_due(at(1), limits(10, 10)).await.unwrap();
+    let mut follow_ups = message_steps("c", 3, Slice);
+    follow_ups[2].not_before = at(600);
+    let plan = Plan {
+        follow_ups,
+        ..Plan::default()
+    };
+    let CommitOutcome::Committed { new_steps, .. } =
+        db.commit(claimed[0].step_id, &plan, at(2)).await
+    else {
+        panic!("expected a commit");
+    };
+    let ids: Vec<i64> = new_steps.iter().map(|s| s.id).collect();
+    // The dispatcher takes one of them first.
+    let taken = db.store.claim_due(at(2), limits(1, 10)).await.unwrap();
+    assert_eq!(taken.len(), 1);
+
+    let leased = db
+        .store
+        .lease_steps(&ids, at(2), TimeDelta::minutes(30))
+        .await
+        .unwrap();
+
+    let leased_ids: HashSet<i64> = leased.iter().map(|c| c.step_id).collect();
+    let expected: HashSet<i64> = ids[..2]
+        .iter()
+        .copied()
+        .filter(|id| *id != taken[0].step_id)
+        .collect();
+    assert_eq!(
+        leased_ids, expected,
+        "neither the dispatcher's step nor the deferred one"
+    );
+    assert!(leased.iter().all(|c| c.lease_until == at(32)));
+    let again = db
+        .store
+        .lease_steps(&ids, at(3), TimeDelta::minutes(30))
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "a leased step is not leased twice");
+}
+
+on_both_backends!(
+    a_worker_leases_only_its_follow_ups_that_are_pending_and_due,
+    an_account_with_ten_thousand_due_steps_does_not_hold_back_another,
+    slice_steps_are_claimed_before_backlog,
+    no_account_has_more_than_its_cap_in_flight,
+    tenants_take_turns_before_their_accounts_do,
+    a_crash_between_commit_and_queue_push_loses_nothing,
+    a_deferred_step_waits_for_its_time,
+    concurrent_dispatchers_never_claim_a_step_twice,
+    a_released_step_is_due_again_and_a_renewed_lease_holds,
+);

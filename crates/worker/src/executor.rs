@@ -1,0 +1,416 @@
+//! One step, end to end (DESIGN decisions 1, 2, 5, 6).
+//!
+//! ```text
+//! load ─▶ still current? ─▶ due? ─▶ peak? ─▶ rate token ─▶ channel call ─▶ outcome
+//!   (fence: B3)            (S3: defer backlog)  (C7: fleet-wide)   │
+//!                                                                  ├ page      ─▶ plan ─▶ commit (one transaction) ─▶ push due follow-ups
+//!                                                                  ├ throttled ─▶ block the account fleet-wide, reschedule (no attempt)
+//!                                                                  ├ transient ─▶ reschedule with backoff, spend an attempt (C4)
+//!                                                                  └ auth / permanent ─▶ fail the run with the reason
+//! ```
+//!
+//! Every outcome is recorded in the store before the queue task is acknowledged, and
+//! nothing here sleeps on a worker slot: a step that must wait is rescheduled and the
+//! dispatcher brings it back when due. From the queue's point of view every task
+//! succeeds; the store's lease brings back a step whose worker died mid-way (B1).
+
+use std::time::{Duration, Instant};
+
+use backfill_channels::{Account, CallResult, Connector, Credentials, Outcome, ThrottleScope};
+use backfill_policy::planner::{self, Plan, RunContext};
+use backfill_policy::{Channel, Policy, Priority};
+use backfill_store::{
+    ClaimedStep, CommitInput, CommitOutcome, NewStep, Reschedule, RescheduleOutcome, RunTransition,
+    StepContext, Store,
+};
+use backfill_telemetry::metrics::{DeferralReason, ItemKind, ThrottleSource, WaitReason};
+use backfill_telemetry::{metrics, spans};
+use chrono::{DateTime, TimeDelta, Utc};
+use rand::Rng;
+use tracing::Instrument;
+
+use crate::clock::Clock;
+use crate::queue::{StepJob, StepQueue};
+use crate::ratelimit::{Admission, BudgetKey, DenyReason, Limiter, Usage};
+
+/// How the executor hands work on.
+#[derive(Debug, Clone)]
+pub struct ExecutorSettings {
+    /// Follow-ups that are due at once are pushed straight to the queue, at most this
+    /// many per finished step; the rest wait for the dispatcher. A few keep one account's
+    /// pipeline full without letting it crowd the queue (C6).
+    pub push_follow_ups: usize,
+    /// The lease of a step pushed that way (as the dispatcher's).
+    pub lease: TimeDelta,
+}
+
+impl Default for ExecutorSettings {
+    fn default() -> Self {
+        Self { push_follow_ups: 2, lease: TimeDelta::seconds(120) }
+    }
+}
+
+/// What became of one delivered step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepReport {
+    /// Items, completion and follow-ups committed.
+    Committed,
+    /// A duplicate delivery: the step was done already.
+    AlreadyDone,
+    /// An older generation, a disconnected account or an ended run (B3).
+    Fenced,
+    /// Not due yet; back to pending.
+    NotDue,
+    /// Backlog in peak hours, waiting for off-peak (S3).
+    Deferred,
+    /// No rate-limit token; rescheduled without spending an attempt (C7).
+    RateLimited,
+    /// The channel throttled; the account is blocked fleet-wide for the time it said (B2).
+    Throttled,
+    /// A transient failure; rescheduled with backoff (C4).
+    Retrying,
+    /// The run failed: out of retries, auth revoked, or a permanent error.
+    RunFailed,
+    /// The store could not be reached; the lease will bring the step back.
+    StoreUnavailable,
+    /// The step id is unknown (deleted with its tenant).
+    Unknown,
+}
+
+impl StepReport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Committed => "committed",
+            Self::AlreadyDone => "already_done",
+            Self::Fenced => "fenced",
+            Self::NotDue => "not_due",
+            Self::Deferred => "deferred",
+            Self::RateLimited => "rate_limited",
+            Self::Throttled => "throttled",
+            Self::Retrying => "retrying",
+            Self::RunFailed => "run_failed",
+            Self::StoreUnavailable => "store_unavailable",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    fn is_failure(self) -> bool {
+        matches!(self, Self::RunFailed | Self::StoreUnavailable)
+    }
+}
+
+/// Executes steps. Cheap to clone; one per process.
+#[derive(Clone, Debug)]
+pub struct Executor {
+    store: Store,
+    connector: Connector,
+    limiter: Limiter,
+    queue: StepQueue,
+    clock: Clock,
+    settings: ExecutorSettings,
+}
+
+impl Executor {
+    pub fn new(
+        store: Store,
+        connector: Connector,
+        limiter: Limiter,
+        queue: StepQueue,
+        clock: Clock,
+        settings: ExecutorSettings,
+    ) -> Self {
+        Self { store, connector, limiter, queue, clock, settings }
+    }
+
+    /// Runs one delivered step and records its outcome. Never fails: every failure is
+    /// an outcome recorded in the store, or left to the lease.
+    pub async fn execute(&self, job: StepJob) -> StepReport {
+        let context = match self.store.load_step(job.step_id).await {
+            Ok(context) => context,
+            Err(backfill_store::StoreError::UnknownStep(_)) => return StepReport::Unknown,
+            Err(error) => {
+                tracing::warn!(step_id = job.step_id, error = %error, "store unavailable; the lease will bring the step back");
+                return StepReport::StoreUnavailable;
+            }
+        };
+        let channel = context.connection.channel;
+        let kind = context.step.spec.kind.name();
+        let span = spans::step(
+            &context.connection.tenant_id,
+            channel,
+            &context.connection.account_id,
+            &context.run.id,
+            kind,
+        );
+        backfill_telemetry::set_parent_from(&span, job.traceparent.as_deref());
+        let report = self.run(&context).instrument(span.clone()).await;
+        spans::record_outcome(&span, report.as_str(), report.is_failure());
+        metrics().step_finished(channel, kind, report.as_str());
+        report
+    }
+
+    async fn run(&self, context: &StepContext) -> StepReport {
+        let step_id = context.step.id;
+        if !context.is_current() {
+            return self.fence(context).await;
+        }
+        let now = self.clock.now();
+        if context.step.not_before > now + TimeDelta::seconds(1) {
+            // Delivered early (a re-delivery after a reschedule): back to pending.
+            let not_before = context.step.not_before;
+            return self.reschedule(context, not_before, "not yet due", false, StepReport::NotDue).await;
+        }
+        let policy: Policy = match serde_json::from_value(context.connection.policy.clone()) {
+            Ok(policy) => policy,
+            Err(error) => return self.fail(context, &format!("the stored policy is unreadable: {error}")).await,
+        };
+        let run_context = match RunContext::new(&policy, context.connection.channel, context.run.connected_at, now) {
+            Ok(run_context) => run_context,
+            Err(error) => return self.fail(context, &error.to_string()).await,
+        };
+        let spec = &context.step.spec;
+
+        // S3: backlog waits for off-peak.
+        if let Some(at) = run_context.defer_until(spec) {
+            metrics().deferred(context.connection.channel, DeferralReason::Peak);
+            return self.reschedule(context, at, "peak hours", false, StepReport::Deferred).await;
+        }
+
+        // C7: one token from the fleet-wide budget, or come back when there is one.
+        let key = BudgetKey { channel: context.connection.channel, account_id: context.connection.account_id.clone() };
+        let rules = policy.channel(context.connection.channel).expect("RunContext checked the channel");
+        match self.limiter.acquire(&key, &rules.rate).await {
+            Ok(Admission::Granted) => {}
+            Ok(Admission::Denied { retry_after, reason }) => {
+                metrics().ratelimit_wait(context.connection.channel, wait_reason(reason));
+                let at = now + to_delta(retry_after) + small_jitter();
+                return self.reschedule(context, at, "waiting for rate-limit budget", false, StepReport::RateLimited).await;
+            }
+            Err(error) => {
+                tracing::warn!(step_id, error = %error, "rate limiter unreachable");
+                let at = now + TimeDelta::seconds(1) + small_jitter();
+                return self.reschedule(context, at, "rate limiter unreachable", false, StepReport::RateLimited).await;
+            }
+        }
+
+        let credentials = match self.credentials(context).await {
+            Ok(credentials) => credentials,
+            Err(report) => return report,
+        };
+        let account = Account {
+            channel: context.connection.channel,
+            account_id: context.connection.account_id.clone(),
+            credentials,
+        };
+        let started = Instant::now();
+        let call_span = tracing::info_span!(spans::CHANNEL_CALL, channel = context.connection.channel.as_str(), outcome = tracing::field::Empty);
+        let result: CallResult = self.connector.execute(&account, spec).instrument(call_span.clone()).await;
+        call_span.record("outcome", result.outcome.class());
+        metrics().channel_call(context.connection.channel, result.outcome.class(), started.elapsed());
+        if let Some(usage) = &result.usage {
+            let usage = Usage { max_percent: usage.max_percent, regain_after: usage.regain_after };
+            if crate::ratelimit::slow_down_factor(usage.max_percent) > 1 {
+                metrics().throttled(context.connection.channel, ThrottleSource::Usage);
+            }
+            if let Err(error) = self.limiter.observe(&key, usage).await {
+                tracing::warn!(error = %error, "could not record the channel's usage reading");
+            }
+        }
+
+        match result.outcome {
+            Outcome::Page(fetched) => match planner::plan(&run_context, spec, fetched) {
+                Ok(plan) => self.commit(context, &plan, now, result.http_calls).await,
+                Err(error) => self.fail(context, &format!("the page does not fit the step: {error}")).await,
+            },
+            // The channel no longer gives this item's details (Instagram's detail depth):
+            // nothing to keep, and nothing follows from it.
+            Outcome::Unavailable(_) => self.commit(context, &Plan::default(), now, result.http_calls).await,
+            Outcome::Throttled { until, scope } => {
+                metrics().throttled(context.connection.channel, ThrottleSource::Channel);
+                let wait = (until - Utc::now()).max(TimeDelta::seconds(1));
+                let blocked = match scope {
+                    ThrottleScope::Account => self.limiter.block(&key, wait.to_std().unwrap_or_default()).await,
+                    ThrottleScope::App => self.limiter.block_app(key.channel, wait.to_std().unwrap_or_default()).await,
+                };
+                if let Err(error) = blocked {
+                    tracing::warn!(error = %error, "could not share the throttle with the fleet");
+                }
+                self.reschedule(context, now + wait + small_jitter(), "throttled by the channel", false, StepReport::Throttled)
+                    .await
+            }
+            Outcome::Transient(reason) => {
+                metrics().retried(context.connection.channel);
+                let retry = context.step.attempts + 1;
+                let delay = policy.retries.delay_ms(retry, rand::rng().random::<f64>());
+                let at = now + TimeDelta::milliseconds(delay as i64);
+                let reschedule = Reschedule {
+                    not_before: at,
+                    reason: &reason,
+                    spend_attempt: true,
+                    max_retries: policy.retries.max_retries,
+                    now,
+                };
+                match self.store.reschedule(step_id, reschedule).await {
+                    Ok(RescheduleOutcome::Exhausted { .. }) => {
+                        self.run_ended(context.connection.channel, context, "failed");
+                        StepReport::RunFailed
+                    }
+                    Ok(RescheduleOutcome::Rescheduled { .. }) => StepReport::Retrying,
+                    Ok(RescheduleOutcome::NotOpen { .. }) => StepReport::AlreadyDone,
+                    Err(error) => self.store_unavailable(step_id, &error),
+                }
+            }
+            Outcome::AuthRevoked(reason) => self.fail(context, &format!("reconnect required: {reason}")).await,
+            Outcome::Permanent(reason) => self.fail(context, &reason).await,
+        }
+    }
+
+    async fn credentials(&self, context: &StepContext) -> Result<Credentials, StepReport> {
+        let stored = match self.store.decrypt_credentials(context.connection.id).await {
+            Ok(stored) => stored,
+            Err(error) => return Err(self.store_unavailable(context.step.id, &error)),
+        };
+        match Credentials::from_stored(context.connection.channel, &stored) {
+            Ok(credentials) => Ok(credentials),
+            Err(error) => Err(self.fail(context, &format!("stored credentials unusable: {error}")).await),
+        }
+    }
+
+    /// Commits a page's plan; on success pushes the follow-ups that are due now.
+    async fn commit(&self, context: &StepContext, plan: &Plan, now: DateTime<Utc>, http_calls: u32) -> StepReport {
+        let channel = context.connection.channel;
+        let commit_span = tracing::info_span!(spans::STORE_COMMIT);
+        let outcome = self
+            .store
+            .commit_step(context.step.id, CommitInput { plan, now, http_calls })
+            .instrument(commit_span)
+            .await;
+        match outcome {
+            Ok(CommitOutcome::Committed { new_steps, run_transition }) => {
+                record_items(channel, plan);
+                match run_transition {
+                    Some(RunTransition::Completed) => self.run_ended(channel, context, "completed"),
+                    Some(RunTransition::SliceCompleted) => {
+                        let since = (now - context.run.started_at).to_std().unwrap_or_default();
+                        metrics().slice_ready(channel, since);
+                    }
+                    None => {}
+                }
+                self.push_due(context, new_steps, now).await;
+                StepReport::Committed
+            }
+            Ok(CommitOutcome::AlreadyDone) => StepReport::AlreadyDone,
+            Ok(CommitOutcome::Fenced | CommitOutcome::RunNotRunning) => StepReport::Fenced,
+            Err(error) => self.store_unavailable(context.step.id, &error),
+        }
+    }
+
+    /// Leases and pushes the newest steps that are due now, slice first (C6, S4: the
+    /// next page follows at once instead of waiting for the dispatcher's next round).
+    async fn push_due(&self, context: &StepContext, mut new_steps: Vec<NewStep>, now: DateTime<Utc>) {
+        new_steps.retain(|s| s.spec.not_before <= now);
+        new_steps.sort_by_key(|s| (s.spec.priority != Priority::Slice, s.id));
+        let ids: Vec<i64> = new_steps.iter().take(self.settings.push_follow_ups).map(|s| s.id).collect();
+        if ids.is_empty() {
+            return;
+        }
+        let leased: Vec<ClaimedStep> = match self.store.lease_steps(&ids, now, self.settings.lease).await {
+            Ok(leased) => leased,
+            Err(error) => {
+                tracing::warn!(error = %error, "could not lease follow-ups; the dispatcher will");
+                return;
+            }
+        };
+        let traceparent = backfill_telemetry::current_traceparent().or_else(|| context.step.trace_context.clone());
+        let jobs: Vec<StepJob> = leased
+            .iter()
+            .map(|s| StepJob { step_id: s.step_id, traceparent: traceparent.clone() })
+            .collect();
+        if let Err(error) = self.queue.push(&jobs).await {
+            // Leased but not queued: the lease expires and the dispatcher re-claims them.
+            tracing::warn!(error = %error, "could not push follow-ups; their lease will bring them back");
+        }
+    }
+
+    async fn reschedule(
+        &self,
+        context: &StepContext,
+        not_before: DateTime<Utc>,
+        reason: &str,
+        spend_attempt: bool,
+        report: StepReport,
+    ) -> StepReport {
+        let reschedule = Reschedule { not_before, reason, spend_attempt, max_retries: u32::MAX, now: self.clock.now() };
+        match self.store.reschedule(context.step.id, reschedule).await {
+            Ok(RescheduleOutcome::NotOpen { .. }) => StepReport::AlreadyDone,
+            Ok(_) => report,
+            Err(error) => self.store_unavailable(context.step.id, &error),
+        }
+    }
+
+    /// A step that is no longer current is closed through the commit path, which
+    /// cancels it authoritatively under the connection's lock.
+    async fn fence(&self, context: &StepContext) -> StepReport {
+        if !context.step.status.is_open() {
+            return StepReport::AlreadyDone;
+        }
+        self.commit(context, &Plan::default(), self.clock.now(), 0).await
+    }
+
+    async fn fail(&self, context: &StepContext, reason: &str) -> StepReport {
+        tracing::warn!(run_id = context.run.id, reason, "failing the run");
+        match self.store.fail_run(&context.run.id, reason, self.clock.now()).await {
+            Ok(_) => {
+                self.run_ended(context.connection.channel, context, "failed");
+                StepReport::RunFailed
+            }
+            Err(error) => self.store_unavailable(context.step.id, &error),
+        }
+    }
+
+    fn run_ended(&self, channel: Channel, context: &StepContext, status: &'static str) {
+        let duration = (self.clock.now() - context.run.started_at).to_std().unwrap_or_default();
+        metrics().run_finished(channel, status, duration);
+    }
+
+    fn store_unavailable(&self, step_id: i64, error: &backfill_store::StoreError) -> StepReport {
+        tracing::warn!(step_id, error = %error, "store error; the lease will bring the step back");
+        StepReport::StoreUnavailable
+    }
+}
+
+fn record_items(channel: Channel, plan: &Plan) {
+    let m = metrics();
+    for (kind, count) in [
+        (ItemKind::Conversation, plan.conversations.len()),
+        (ItemKind::Message, plan.messages.len()),
+        (ItemKind::Post, plan.posts.len()),
+        (ItemKind::Comment, plan.comments.len()),
+    ] {
+        if count > 0 {
+            m.items_stored(channel, kind, count as u64);
+        }
+    }
+}
+
+fn wait_reason(reason: DenyReason) -> WaitReason {
+    match reason {
+        DenyReason::Budget => WaitReason::Budget,
+        DenyReason::Blocked => WaitReason::Blocked,
+        DenyReason::Local => WaitReason::Local,
+    }
+}
+
+fn to_delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+/// Spreads steps that were told to wait the same time, so they do not return together.
+fn small_jitter() -> TimeDelta {
+    TimeDelta::milliseconds(rand::rng().random_range(0..50))
+}
+
+/// A step the dispatcher or the executor hands to the queue.
+pub fn job_for(step: &ClaimedStep) -> StepJob {
+    StepJob { step_id: step.step_id, traceparent: step.trace_context.clone() }
+}
