@@ -65,7 +65,12 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(store: Store, queue: StepQueue, clock: Clock, settings: DispatchSettings) -> Self {
-        Self { store, queue, clock, settings }
+        Self {
+            store,
+            queue,
+            clock,
+            settings,
+        }
     }
 
     /// One round: claim what fits in the window and push it.
@@ -74,10 +79,16 @@ impl Dispatcher {
         metrics().queue_depth(depth.scheduled, depth.active);
         let room = self.settings.window.saturating_sub(depth.total());
         if room == 0 {
-            return Ok(Round { claimed: 0, queue_depth: depth.total() });
+            return Ok(Round {
+                claimed: 0,
+                queue_depth: depth.total(),
+            });
         }
         let limits = ClaimLimits {
-            batch: self.settings.batch.min(u32::try_from(room).unwrap_or(u32::MAX)),
+            batch: self
+                .settings
+                .batch
+                .min(u32::try_from(room).unwrap_or(u32::MAX)),
             per_account_in_flight: self.settings.per_account_in_flight,
             lease: self.settings.lease,
         };
@@ -88,7 +99,10 @@ impl Dispatcher {
             // lease runs out, so nothing is lost, only delayed.
             self.queue.push(&jobs).await?;
         }
-        Ok(Round { claimed: claimed.len(), queue_depth: depth.total() + claimed.len() as u64 })
+        Ok(Round {
+            claimed: claimed.len(),
+            queue_depth: depth.total() + claimed.len() as u64,
+        })
     }
 
     /// Rounds until `shutdown` resolves. A round that claimed a full batch is followed at

@@ -33,20 +33,38 @@ pub struct Expected {
 
 impl Expected {
     pub fn counts(&self) -> (usize, usize, usize) {
-        (self.conversations.len(), self.messages.len(), self.comments.len())
+        (
+            self.conversations.len(),
+            self.messages.len(),
+            self.comments.len(),
+        )
     }
 }
 
 /// Everything a run of `policy` on `account_id`, connected at `connected_at`, keeps.
 ///
 /// Panics if the account is unknown or the channel not covered: a test set-up mistake.
-pub fn expected(dataset: &Dataset, account_id: &str, policy: &Policy, connected_at: DateTime<Utc>) -> Expected {
+pub fn expected(
+    dataset: &Dataset,
+    account_id: &str,
+    policy: &Policy,
+    connected_at: DateTime<Utc>,
+) -> Expected {
     let (account, rules) = lookup(dataset, account_id, policy);
     let conversations = kept_conversations(account, rules, connected_at);
     let mut expected = Expected::default();
     for conversation in &conversations {
-        expected.conversations.insert(channel_conversation_id(account, conversation));
-        keep_messages(account, conversation, rules, connected_at, None, &mut expected);
+        expected
+            .conversations
+            .insert(channel_conversation_id(account, conversation));
+        keep_messages(
+            account,
+            conversation,
+            rules,
+            connected_at,
+            None,
+            &mut expected,
+        );
     }
     keep_posts_and_comments(account, rules, connected_at, &mut expected);
     expected
@@ -61,11 +79,23 @@ pub fn expected_slice(
 ) -> Expected {
     let (account, rules) = lookup(dataset, account_id, policy);
     let round1 = round_one(account, rules, connected_at);
-    let count = rules.slice.conversations.map_or(round1.len(), |n| (n as usize).min(round1.len()));
+    let count = rules
+        .slice
+        .conversations
+        .map_or(round1.len(), |n| (n as usize).min(round1.len()));
     let mut expected = Expected::default();
     for conversation in &round1[..count] {
-        expected.conversations.insert(channel_conversation_id(account, conversation));
-        keep_messages(account, conversation, rules, connected_at, rules.slice.messages_per_conversation, &mut expected);
+        expected
+            .conversations
+            .insert(channel_conversation_id(account, conversation));
+        keep_messages(
+            account,
+            conversation,
+            rules,
+            connected_at,
+            rules.slice.messages_per_conversation,
+            &mut expected,
+        );
     }
     expected
 }
@@ -79,16 +109,30 @@ pub fn channel_conversation_id(account: &Account, conversation: &Conversation) -
     }
 }
 
-fn lookup<'a>(dataset: &'a Dataset, account_id: &str, policy: &'a Policy) -> (&'a Account, &'a ChannelPolicy) {
-    let account = dataset.account(account_id).unwrap_or_else(|| panic!("no account {account_id} in the dataset"));
-    let channel: Channel = account.channel.as_str().parse().expect("the simulator's channels are Backfill's");
+fn lookup<'a>(
+    dataset: &'a Dataset,
+    account_id: &str,
+    policy: &'a Policy,
+) -> (&'a Account, &'a ChannelPolicy) {
+    let account = dataset
+        .account(account_id)
+        .unwrap_or_else(|| panic!("no account {account_id} in the dataset"));
+    let channel: Channel = account
+        .channel
+        .as_str()
+        .parse()
+        .expect("the simulator's channels are Backfill's");
     let rules = policy.channel(channel).unwrap_or_else(|e| panic!("{e}"));
     (account, rules)
 }
 
 /// Round 1: the listed conversations, newest first, inside the look-back window (S2, H1)
 /// and under the cap (H4, H5, H9).
-fn round_one<'a>(account: &'a Account, rules: &ChannelPolicy, connected_at: DateTime<Utc>) -> Vec<&'a Conversation> {
+fn round_one<'a>(
+    account: &'a Account,
+    rules: &ChannelPolicy,
+    connected_at: DateTime<Utc>,
+) -> Vec<&'a Conversation> {
     let window_start = rules.conversations.lookback.map(|p| p.before(connected_at));
     let cap = rules.conversations.max.map_or(usize::MAX, |m| m as usize);
     account
@@ -99,13 +143,23 @@ fn round_one<'a>(account: &'a Account, rules: &ChannelPolicy, connected_at: Date
 }
 
 /// Round 1 plus H2's top-up: the next older conversations when round 1 has too few.
-fn kept_conversations<'a>(account: &'a Account, rules: &ChannelPolicy, connected_at: DateTime<Utc>) -> Vec<&'a Conversation> {
+fn kept_conversations<'a>(
+    account: &'a Account,
+    rules: &ChannelPolicy,
+    connected_at: DateTime<Utc>,
+) -> Vec<&'a Conversation> {
     let mut kept = round_one(account, rules, connected_at);
     if let Some(top_up) = rules.conversations.top_up {
         let round1 = kept.len() as u32;
         if round1 < top_up.if_fewer_than {
-            let more = top_up.at_most.min(top_up.total_at_most.saturating_sub(round1)) as usize;
-            let older: Vec<&Conversation> = account.listed_conversations().skip(kept.len()).take(more).collect();
+            let more = top_up
+                .at_most
+                .min(top_up.total_at_most.saturating_sub(round1)) as usize;
+            let older: Vec<&Conversation> = account
+                .listed_conversations()
+                .skip(kept.len())
+                .take(more)
+                .collect();
             kept.extend(older);
         }
     }
@@ -126,9 +180,16 @@ fn keep_messages(
     let cap = if conversation.customer.is_follower {
         rules.messages.max_per_conversation
     } else {
-        rules.messages.max_for_non_follower.or(rules.messages.max_per_conversation)
+        rules
+            .messages
+            .max_for_non_follower
+            .or(rules.messages.max_per_conversation)
     };
-    let cap = [cap, slice_cap].into_iter().flatten().min().map_or(usize::MAX, |c| c as usize);
+    let cap = [cap, slice_cap]
+        .into_iter()
+        .flatten()
+        .min()
+        .map_or(usize::MAX, |c| c as usize);
     let instagram = account.channel.as_str() == "instagram";
     for (rank, message) in conversation
         .messages()
@@ -144,7 +205,12 @@ fn keep_messages(
 }
 
 /// Posts and their comments (C2, H3, H4; shopline: those of the year before connecting).
-fn keep_posts_and_comments(account: &Account, rules: &ChannelPolicy, connected_at: DateTime<Utc>, expected: &mut Expected) {
+fn keep_posts_and_comments(
+    account: &Account,
+    rules: &ChannelPolicy,
+    connected_at: DateTime<Utc>,
+    expected: &mut Expected,
+) {
     let Some(rule) = &rules.comments else { return };
     let window_start = rule.lookback.map(|p| p.before(connected_at));
     let instagram = account.channel.as_str() == "instagram";
@@ -158,12 +224,21 @@ fn keep_posts_and_comments(account: &Account, rules: &ChannelPolicy, connected_a
     let mut budget = rule.max_comments.map(|m| m as usize);
     for post in posts {
         expected.posts.insert(post.id.clone());
-        let mut comments: Vec<_> =
-            if instagram { post.top_level_comments().collect() } else { post.comments.iter().collect() };
+        let mut comments: Vec<_> = if instagram {
+            post.top_level_comments().collect()
+        } else {
+            post.comments.iter().collect()
+        };
         // Newest first, as `order=reverse_chronological` lists them.
-        comments.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
+        comments.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| b.id.cmp(&a.id))
+        });
         let cap = match rule.scope {
-            backfill_policy::preset::CommentScope::PerPost => rule.max_comments.map_or(usize::MAX, |m| m as usize),
+            backfill_policy::preset::CommentScope::PerPost => {
+                rule.max_comments.map_or(usize::MAX, |m| m as usize)
+            }
             backfill_policy::preset::CommentScope::AcrossPosts => budget.unwrap_or(usize::MAX),
         };
         let kept: Vec<_> = comments
@@ -174,6 +249,8 @@ fn keep_posts_and_comments(account: &Account, rules: &ChannelPolicy, connected_a
         if rule.scope == backfill_policy::preset::CommentScope::AcrossPosts {
             budget = budget.map(|b| b - kept.len());
         }
-        expected.comments.extend(kept.into_iter().map(|c| c.id.clone()));
+        expected
+            .comments
+            .extend(kept.into_iter().map(|c| c.id.clone()));
     }
 }

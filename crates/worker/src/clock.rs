@@ -35,16 +35,17 @@ impl Clock {
 
     /// A clock that reads `at` until advanced.
     pub fn fixed(at: DateTime<Utc>) -> Self {
-        Self(Arc::new(Inner::Fixed(AtomicI64::new(at.timestamp_millis()))))
+        Self(Arc::new(Inner::Fixed(AtomicI64::new(
+            at.timestamp_millis(),
+        ))))
     }
 
     pub fn now(&self) -> DateTime<Utc> {
         match &*self.0 {
             Inner::System => Utc::now(),
             Inner::Offset(ms) => Utc::now() + Duration::milliseconds(ms.load(Ordering::Relaxed)),
-            Inner::Fixed(ms) => {
-                DateTime::from_timestamp_millis(ms.load(Ordering::Relaxed)).expect("a valid instant")
-            }
+            Inner::Fixed(ms) => DateTime::from_timestamp_millis(ms.load(Ordering::Relaxed))
+                .expect("a valid instant"),
         }
     }
 

@@ -46,7 +46,10 @@ pub struct ExecutorSettings {
 
 impl Default for ExecutorSettings {
     fn default() -> Self {
-        Self { push_follow_ups: 2, lease: TimeDelta::seconds(120) }
+        Self {
+            push_follow_ups: 2,
+            lease: TimeDelta::seconds(120),
+        }
     }
 }
 
@@ -119,7 +122,14 @@ impl Executor {
         clock: Clock,
         settings: ExecutorSettings,
     ) -> Self {
-        Self { store, connector, limiter, queue, clock, settings }
+        Self {
+            store,
+            connector,
+            limiter,
+            queue,
+            clock,
+            settings,
+        }
     }
 
     /// Runs one delivered step and records its outcome. Never fails: every failure is
@@ -158,13 +168,33 @@ impl Executor {
         if context.step.not_before > now + TimeDelta::seconds(1) {
             // Delivered early (a re-delivery after a reschedule): back to pending.
             let not_before = context.step.not_before;
-            return self.reschedule(context, not_before, "not yet due", false, StepReport::NotDue).await;
+            return self
+                .reschedule(
+                    context,
+                    not_before,
+                    "not yet due",
+                    false,
+                    StepReport::NotDue,
+                )
+                .await;
         }
         let policy: Policy = match serde_json::from_value(context.connection.policy.clone()) {
             Ok(policy) => policy,
-            Err(error) => return self.fail(context, &format!("the stored policy is unreadable: {error}")).await,
+            Err(error) => {
+                return self
+                    .fail(
+                        context,
+                        &format!("the stored policy is unreadable: {error}"),
+                    )
+                    .await;
+            }
         };
-        let run_context = match RunContext::new(&policy, context.connection.channel, context.run.connected_at, now) {
+        let run_context = match RunContext::new(
+            &policy,
+            context.connection.channel,
+            context.run.connected_at,
+            now,
+        ) {
             Ok(run_context) => run_context,
             Err(error) => return self.fail(context, &error.to_string()).await,
         };
@@ -173,23 +203,49 @@ impl Executor {
         // S3: backlog waits for off-peak.
         if let Some(at) = run_context.defer_until(spec) {
             metrics().deferred(context.connection.channel, DeferralReason::Peak);
-            return self.reschedule(context, at, "peak hours", false, StepReport::Deferred).await;
+            return self
+                .reschedule(context, at, "peak hours", false, StepReport::Deferred)
+                .await;
         }
 
         // C7: one token from the fleet-wide budget, or come back when there is one.
-        let key = BudgetKey { channel: context.connection.channel, account_id: context.connection.account_id.clone() };
-        let rules = policy.channel(context.connection.channel).expect("RunContext checked the channel");
+        let key = BudgetKey {
+            channel: context.connection.channel,
+            account_id: context.connection.account_id.clone(),
+        };
+        let rules = policy
+            .channel(context.connection.channel)
+            .expect("RunContext checked the channel");
         match self.limiter.acquire(&key, &rules.rate).await {
             Ok(Admission::Granted) => {}
-            Ok(Admission::Denied { retry_after, reason }) => {
+            Ok(Admission::Denied {
+                retry_after,
+                reason,
+            }) => {
                 metrics().ratelimit_wait(context.connection.channel, wait_reason(reason));
                 let at = now + to_delta(retry_after) + small_jitter();
-                return self.reschedule(context, at, "waiting for rate-limit budget", false, StepReport::RateLimited).await;
+                return self
+                    .reschedule(
+                        context,
+                        at,
+                        "waiting for rate-limit budget",
+                        false,
+                        StepReport::RateLimited,
+                    )
+                    .await;
             }
             Err(error) => {
                 tracing::warn!(step_id, error = %error, "rate limiter unreachable");
                 let at = now + TimeDelta::seconds(1) + small_jitter();
-                return self.reschedule(context, at, "rate limiter unreachable", false, StepReport::RateLimited).await;
+                return self
+                    .reschedule(
+                        context,
+                        at,
+                        "rate limiter unreachable",
+                        false,
+                        StepReport::RateLimited,
+                    )
+                    .await;
             }
         }
 
@@ -203,12 +259,27 @@ impl Executor {
             credentials,
         };
         let started = Instant::now();
-        let call_span = tracing::info_span!(spans::CHANNEL_CALL, channel = context.connection.channel.as_str(), outcome = tracing::field::Empty);
-        let result: CallResult = self.connector.execute(&account, spec).instrument(call_span.clone()).await;
+        let call_span = tracing::info_span!(
+            spans::CHANNEL_CALL,
+            channel = context.connection.channel.as_str(),
+            outcome = tracing::field::Empty
+        );
+        let result: CallResult = self
+            .connector
+            .execute(&account, spec)
+            .instrument(call_span.clone())
+            .await;
         call_span.record("outcome", result.outcome.class());
-        metrics().channel_call(context.connection.channel, result.outcome.class(), started.elapsed());
+        metrics().channel_call(
+            context.connection.channel,
+            result.outcome.class(),
+            started.elapsed(),
+        );
         if let Some(usage) = &result.usage {
-            let usage = Usage { max_percent: usage.max_percent, regain_after: usage.regain_after };
+            let usage = Usage {
+                max_percent: usage.max_percent,
+                regain_after: usage.regain_after,
+            };
             if crate::ratelimit::slow_down_factor(usage.max_percent) > 1 {
                 metrics().throttled(context.connection.channel, ThrottleSource::Usage);
             }
@@ -220,23 +291,43 @@ impl Executor {
         match result.outcome {
             Outcome::Page(fetched) => match planner::plan(&run_context, spec, fetched) {
                 Ok(plan) => self.commit(context, &plan, now, result.http_calls).await,
-                Err(error) => self.fail(context, &format!("the page does not fit the step: {error}")).await,
+                Err(error) => {
+                    self.fail(context, &format!("the page does not fit the step: {error}"))
+                        .await
+                }
             },
             // The channel no longer gives this item's details (Instagram's detail depth):
             // nothing to keep, and nothing follows from it.
-            Outcome::Unavailable(_) => self.commit(context, &Plan::default(), now, result.http_calls).await,
+            Outcome::Unavailable(_) => {
+                self.commit(context, &Plan::default(), now, result.http_calls)
+                    .await
+            }
             Outcome::Throttled { until, scope } => {
                 metrics().throttled(context.connection.channel, ThrottleSource::Channel);
                 let wait = (until - Utc::now()).max(TimeDelta::seconds(1));
                 let blocked = match scope {
-                    ThrottleScope::Account => self.limiter.block(&key, wait.to_std().unwrap_or_default()).await,
-                    ThrottleScope::App => self.limiter.block_app(key.channel, wait.to_std().unwrap_or_default()).await,
+                    ThrottleScope::Account => {
+                        self.limiter
+                            .block(&key, wait.to_std().unwrap_or_default())
+                            .await
+                    }
+                    ThrottleScope::App => {
+                        self.limiter
+                            .block_app(key.channel, wait.to_std().unwrap_or_default())
+                            .await
+                    }
                 };
                 if let Err(error) = blocked {
                     tracing::warn!(error = %error, "could not share the throttle with the fleet");
                 }
-                self.reschedule(context, now + wait + small_jitter(), "throttled by the channel", false, StepReport::Throttled)
-                    .await
+                self.reschedule(
+                    context,
+                    now + wait + small_jitter(),
+                    "throttled by the channel",
+                    false,
+                    StepReport::Throttled,
+                )
+                .await
             }
             Outcome::Transient(reason) => {
                 metrics().retried(context.connection.channel);
@@ -260,7 +351,10 @@ impl Executor {
                     Err(error) => self.store_unavailable(step_id, &error),
                 }
             }
-            Outcome::AuthRevoked(reason) => self.fail(context, &format!("reconnect required: {reason}")).await,
+            Outcome::AuthRevoked(reason) => {
+                self.fail(context, &format!("reconnect required: {reason}"))
+                    .await
+            }
             Outcome::Permanent(reason) => self.fail(context, &reason).await,
         }
     }
@@ -272,21 +366,39 @@ impl Executor {
         };
         match Credentials::from_stored(context.connection.channel, &stored) {
             Ok(credentials) => Ok(credentials),
-            Err(error) => Err(self.fail(context, &format!("stored credentials unusable: {error}")).await),
+            Err(error) => Err(self
+                .fail(context, &format!("stored credentials unusable: {error}"))
+                .await),
         }
     }
 
     /// Commits a page's plan; on success pushes the follow-ups that are due now.
-    async fn commit(&self, context: &StepContext, plan: &Plan, now: DateTime<Utc>, http_calls: u32) -> StepReport {
+    async fn commit(
+        &self,
+        context: &StepContext,
+        plan: &Plan,
+        now: DateTime<Utc>,
+        http_calls: u32,
+    ) -> StepReport {
         let channel = context.connection.channel;
         let commit_span = tracing::info_span!(spans::STORE_COMMIT);
         let outcome = self
             .store
-            .commit_step(context.step.id, CommitInput { plan, now, http_calls })
+            .commit_step(
+                context.step.id,
+                CommitInput {
+                    plan,
+                    now,
+                    http_calls,
+                },
+            )
             .instrument(commit_span)
             .await;
         match outcome {
-            Ok(CommitOutcome::Committed { new_steps, run_transition }) => {
+            Ok(CommitOutcome::Committed {
+                new_steps,
+                run_transition,
+            }) => {
                 record_items(channel, plan);
                 match run_transition {
                     Some(RunTransition::Completed) => self.run_ended(channel, context, "completed"),
@@ -307,24 +419,41 @@ impl Executor {
 
     /// Leases and pushes the newest steps that are due now, slice first (C6, S4: the
     /// next page follows at once instead of waiting for the dispatcher's next round).
-    async fn push_due(&self, context: &StepContext, mut new_steps: Vec<NewStep>, now: DateTime<Utc>) {
+    async fn push_due(
+        &self,
+        context: &StepContext,
+        mut new_steps: Vec<NewStep>,
+        now: DateTime<Utc>,
+    ) {
         new_steps.retain(|s| s.spec.not_before <= now);
         new_steps.sort_by_key(|s| (s.spec.priority != Priority::Slice, s.id));
-        let ids: Vec<i64> = new_steps.iter().take(self.settings.push_follow_ups).map(|s| s.id).collect();
+        let ids: Vec<i64> = new_steps
+            .iter()
+            .take(self.settings.push_follow_ups)
+            .map(|s| s.id)
+            .collect();
         if ids.is_empty() {
             return;
         }
-        let leased: Vec<ClaimedStep> = match self.store.lease_steps(&ids, now, self.settings.lease).await {
+        let leased: Vec<ClaimedStep> = match self
+            .store
+            .lease_steps(&ids, now, self.settings.lease)
+            .await
+        {
             Ok(leased) => leased,
             Err(error) => {
                 tracing::warn!(error = %error, "could not lease follow-ups; the dispatcher will");
                 return;
             }
         };
-        let traceparent = backfill_telemetry::current_traceparent().or_else(|| context.step.trace_context.clone());
+        let traceparent = backfill_telemetry::current_traceparent()
+            .or_else(|| context.step.trace_context.clone());
         let jobs: Vec<StepJob> = leased
             .iter()
-            .map(|s| StepJob { step_id: s.step_id, traceparent: traceparent.clone() })
+            .map(|s| StepJob {
+                step_id: s.step_id,
+                traceparent: traceparent.clone(),
+            })
             .collect();
         if let Err(error) = self.queue.push(&jobs).await {
             // Leased but not queued: the lease expires and the dispatcher re-claims them.
@@ -340,7 +469,13 @@ impl Executor {
         spend_attempt: bool,
         report: StepReport,
     ) -> StepReport {
-        let reschedule = Reschedule { not_before, reason, spend_attempt, max_retries: u32::MAX, now: self.clock.now() };
+        let reschedule = Reschedule {
+            not_before,
+            reason,
+            spend_attempt,
+            max_retries: u32::MAX,
+            now: self.clock.now(),
+        };
         match self.store.reschedule(context.step.id, reschedule).await {
             Ok(RescheduleOutcome::NotOpen { .. }) => StepReport::AlreadyDone,
             Ok(_) => report,
@@ -354,12 +489,17 @@ impl Executor {
         if !context.step.status.is_open() {
             return StepReport::AlreadyDone;
         }
-        self.commit(context, &Plan::default(), self.clock.now(), 0).await
+        self.commit(context, &Plan::default(), self.clock.now(), 0)
+            .await
     }
 
     async fn fail(&self, context: &StepContext, reason: &str) -> StepReport {
         tracing::warn!(run_id = context.run.id, reason, "failing the run");
-        match self.store.fail_run(&context.run.id, reason, self.clock.now()).await {
+        match self
+            .store
+            .fail_run(&context.run.id, reason, self.clock.now())
+            .await
+        {
             Ok(_) => {
                 self.run_ended(context.connection.channel, context, "failed");
                 StepReport::RunFailed
@@ -369,7 +509,9 @@ impl Executor {
     }
 
     fn run_ended(&self, channel: Channel, context: &StepContext, status: &'static str) {
-        let duration = (self.clock.now() - context.run.started_at).to_std().unwrap_or_default();
+        let duration = (self.clock.now() - context.run.started_at)
+            .to_std()
+            .unwrap_or_default();
         metrics().run_finished(channel, status, duration);
     }
 
@@ -412,5 +554,8 @@ fn small_jitter() -> TimeDelta {
 
 /// A step the dispatcher or the executor hands to the queue.
 pub fn job_for(step: &ClaimedStep) -> StepJob {
-    StepJob { step_id: step.step_id, traceparent: step.trace_context.clone() }
+    StepJob {
+        step_id: step.step_id,
+        traceparent: step.trace_context.clone(),
+    }
 }

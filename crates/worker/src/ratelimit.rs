@@ -46,7 +46,10 @@ pub struct BudgetKey {
 pub enum Admission {
     Granted,
     /// Try again after this long.
-    Denied { retry_after: Duration, reason: DenyReason },
+    Denied {
+        retry_after: Duration,
+        reason: DenyReason,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,14 +83,20 @@ pub struct FleetLimiter {
 
 impl std::fmt::Debug for FleetLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FleetLimiter").field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("FleetLimiter")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
     }
 }
 
 impl FleetLimiter {
     /// `prefix` namespaces the keys (one per deployment, one per test);
     /// `local_per_second` is this process's ceiling per channel.
-    pub fn new(redis: ConnectionManager, prefix: impl Into<String>, local_per_second: NonZeroU32) -> Self {
+    pub fn new(
+        redis: ConnectionManager,
+        prefix: impl Into<String>,
+        local_per_second: NonZeroU32,
+    ) -> Self {
         let quota = Quota::per_second(local_per_second);
         Self {
             redis,
@@ -113,11 +122,20 @@ impl FleetLimiter {
     }
 
     /// Takes one call's worth of budget for `key`, or says how long to wait.
-    pub async fn acquire(&self, key: &BudgetKey, budget: &RateBudget) -> redis::RedisResult<Admission> {
+    pub async fn acquire(
+        &self,
+        key: &BudgetKey,
+        budget: &RateBudget,
+    ) -> redis::RedisResult<Admission> {
         let local = &self.local[key.channel as usize];
         if let Err(not_until) = local.check() {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-            return Ok(Admission::Denied { retry_after: wait, reason: DenyReason::Local });
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            return Ok(Admission::Denied {
+                retry_after: wait,
+                reason: DenyReason::Local,
+            });
         }
         let [tat, app_tat, block, slow, app_block] = self.keys(key);
         let interval_us = emission_interval_us(budget.per_account_per_second);
@@ -140,7 +158,11 @@ impl FleetLimiter {
         } else {
             Admission::Denied {
                 retry_after: Duration::from_micros(wait_us.max(1) as u64),
-                reason: if blocked == 1 { DenyReason::Blocked } else { DenyReason::Budget },
+                reason: if blocked == 1 {
+                    DenyReason::Blocked
+                } else {
+                    DenyReason::Budget
+                },
             }
         })
     }
@@ -154,7 +176,11 @@ impl FleetLimiter {
 
     /// The channel throttled the whole app (Meta code 4, Zalo -32): every account of the
     /// channel waits.
-    pub async fn block_app(&self, channel: Channel, retry_after: Duration) -> redis::RedisResult<()> {
+    pub async fn block_app(
+        &self,
+        channel: Channel,
+        retry_after: Duration,
+    ) -> redis::RedisResult<()> {
         let block = format!("{}:app:block", self.tag(channel));
         self.block_key(&block, retry_after).await
     }
@@ -163,8 +189,18 @@ impl FleetLimiter {
         let ms = retry_after.as_millis().max(1) as u64;
         // `GT` keeps the later expiry when two pods report different waits.
         let _: () = redis::pipe()
-            .cmd("SET").arg(block).arg(1).arg("PX").arg(ms).arg("NX").ignore()
-            .cmd("PEXPIRE").arg(block).arg(ms).arg("GT").ignore()
+            .cmd("SET")
+            .arg(block)
+            .arg(1)
+            .arg("PX")
+            .arg(ms)
+            .arg("NX")
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(block)
+            .arg(ms)
+            .arg("GT")
+            .ignore()
             .query_async(&mut self.redis.clone())
             .await?;
         Ok(())
@@ -180,7 +216,10 @@ impl FleetLimiter {
         if factor <= 1 {
             return Ok(());
         }
-        let ttl = usage.regain_after.unwrap_or(Duration::from_secs(60)).max(Duration::from_secs(1));
+        let ttl = usage
+            .regain_after
+            .unwrap_or(Duration::from_secs(60))
+            .max(Duration::from_secs(1));
         let _: () = redis::cmd("SET")
             .arg(&slow)
             .arg(factor)
@@ -284,19 +323,40 @@ impl LocalLimiter {
         let app_block = format!("{}:app", key.channel);
         let app_blocked = self_app_block(&map, &app_block);
         let state = map.entry(acct.clone()).or_default();
-        if let Some(until) = state.blocked_until.into_iter().chain(app_blocked).filter(|u| *u > now).max() {
-            return Admission::Denied { retry_after: until - now, reason: DenyReason::Blocked };
+        if let Some(until) = state
+            .blocked_until
+            .into_iter()
+            .chain(app_blocked)
+            .filter(|u| *u > now)
+            .max()
+        {
+            return Admission::Denied {
+                retry_after: until - now,
+                reason: DenyReason::Blocked,
+            };
         }
-        let slow = state.slow.filter(|(_, until)| *until > now).map_or(1, |(f, _)| f);
-        let interval = Duration::from_micros(emission_interval_us(budget.per_account_per_second)) * slow;
+        let slow = state
+            .slow
+            .filter(|(_, until)| *until > now)
+            .map_or(1, |(f, _)| f);
+        let interval =
+            Duration::from_micros(emission_interval_us(budget.per_account_per_second)) * slow;
         probes.push((acct, interval, budget.burst.max(1)));
         if let Some(app) = budget.per_app_per_second {
             let interval = Duration::from_micros(emission_interval_us(app));
-            probes.push((format!("{}:app", key.channel), interval, budget.burst.max(1)));
+            probes.push((
+                format!("{}:app", key.channel),
+                interval,
+                budget.burst.max(1),
+            ));
         }
         let mut new_tats = Vec::with_capacity(2);
         for (k, interval, burst) in &probes {
-            let tat = map.get(k).and_then(|s| s.tat).filter(|t| *t > now).unwrap_or(now);
+            let tat = map
+                .get(k)
+                .and_then(|s| s.tat)
+                .filter(|t| *t > now)
+                .unwrap_or(now);
             let allow_at = tat.checked_sub(*interval * (burst - 1)).unwrap_or(now);
             if allow_at > now {
                 allowed = false;
@@ -306,7 +366,10 @@ impl LocalLimiter {
             }
         }
         if !allowed {
-            return Admission::Denied { retry_after: wait, reason: DenyReason::Budget };
+            return Admission::Denied {
+                retry_after: wait,
+                reason: DenyReason::Budget,
+            };
         }
         for (k, tat) in new_tats {
             map.entry(k).or_default().tat = Some(tat);
@@ -333,9 +396,13 @@ impl LocalLimiter {
         if factor <= 1 {
             return;
         }
-        let ttl = usage.regain_after.unwrap_or(Duration::from_secs(60)).max(Duration::from_secs(1));
+        let ttl = usage
+            .regain_after
+            .unwrap_or(Duration::from_secs(60))
+            .max(Duration::from_secs(1));
         let mut map = self.state.lock().expect("limiter state lock");
-        map.entry(Self::budget_key(key)).or_default().slow = Some((factor, std::time::Instant::now() + ttl));
+        map.entry(Self::budget_key(key)).or_default().slow =
+            Some((factor, std::time::Instant::now() + ttl));
     }
 }
 
@@ -354,7 +421,11 @@ pub enum Limiter {
 }
 
 impl Limiter {
-    pub async fn acquire(&self, key: &BudgetKey, budget: &RateBudget) -> redis::RedisResult<Admission> {
+    pub async fn acquire(
+        &self,
+        key: &BudgetKey,
+        budget: &RateBudget,
+    ) -> redis::RedisResult<Admission> {
         match self {
             Self::Fleet(l) => l.acquire(key, budget).await,
             Self::Local(l) => Ok(l.acquire(key, budget)),
@@ -371,7 +442,11 @@ impl Limiter {
         }
     }
 
-    pub async fn block_app(&self, channel: Channel, retry_after: Duration) -> redis::RedisResult<()> {
+    pub async fn block_app(
+        &self,
+        channel: Channel,
+        retry_after: Duration,
+    ) -> redis::RedisResult<()> {
         match self {
             Self::Fleet(l) => l.block_app(channel, retry_after).await,
             Self::Local(l) => {
