@@ -1,5 +1,9 @@
 # Thin targets over cargo and scripts/; see README.md.
-.PHONY: test bench services helm-check fmt lint
+.PHONY: test bench services helm-check fmt lint demo
+
+## The whole pipeline against the built-in simulator, embedded: no services needed.
+demo:
+	cargo run --locked --bin backfill -- demo
 
 ## Every test of the workspace; starts Redis and PostgreSQL when they are not running.
 test:

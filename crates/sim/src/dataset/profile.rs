@@ -1,4 +1,4 @@
-//! The three dataset sizes, as data. Numbers are chosen so the policies' cut-offs bite:
+//! The dataset sizes, as data. Numbers are chosen so the policies' cut-offs bite:
 //! history longer than the one-year look-back (`shopline` S2), a few dozen conversations in
 //! the last 30 days (`harasocial` H1), conversations longer than one page of messages, and
 //! a couple far longer than any per-conversation cap.
@@ -18,7 +18,13 @@ pub enum Profile {
     Small,
     /// A big Page (20,000 conversations, some with 1,000+ messages): for benchmarks.
     Large,
+    /// Two hundred accounts at once: the big Page of `large` and 199 small accounts of
+    /// the four channels, for the fleet's load and fairness proof (C6).
+    Crowd,
 }
+
+/// How many small accounts `crowd` adds beside its big Page.
+pub const CROWD_SMALL_ACCOUNTS: usize = 199;
 
 /// The shape of one account's data.
 #[derive(Debug, Clone, Copy)]
@@ -195,6 +201,22 @@ impl Profile {
                     ..BASE
                 },
             ],
+            Profile::Crowd => {
+                let mut accounts = vec![Profile::Large.accounts()[0]];
+                let channels = [Channel::Facebook, Channel::Instagram, Channel::Zalo, Channel::Shopee];
+                accounts.extend((0..CROWD_SMALL_ACCOUNTS).map(|i| AccountSpec {
+                    channel: channels[i % channels.len()],
+                    name: SHOPEE_SHOP,
+                    username: Some(IG_USERNAME),
+                    conversations: 24,
+                    recent: 12,
+                    typical_messages: 10,
+                    posts: 3,
+                    typical_comments: 5,
+                    ..BASE
+                }));
+                accounts
+            }
             Profile::Large => vec![
                 AccountSpec {
                     name: TW_PAGE,
@@ -269,6 +291,7 @@ impl std::fmt::Display for Profile {
             Profile::Tiny => "tiny",
             Profile::Small => "small",
             Profile::Large => "large",
+            Profile::Crowd => "crowd",
         })
     }
 }
