@@ -76,7 +76,8 @@ mod tests {
 
     #[test]
     fn a_fixed_clock_stands_still_until_advanced() {
-        let at = Utc::now() - Duration::days(1);
+        // Whole seconds: the clock keeps milliseconds.
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         let clock = Clock::fixed(at);
         assert_eq!(clock.now().timestamp_millis(), at.timestamp_millis());
         clock.advance(Duration::minutes(5));

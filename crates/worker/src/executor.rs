@@ -218,6 +218,9 @@ impl Executor {
             .expect("RunContext checked the channel");
         match self.limiter.acquire(&key, &rules.rate).await {
             Ok(Admission::Granted) => {}
+            // The slot is ours, a moment away: waiting for it here is cheaper than a trip
+            // back through the dispatcher and the queue.
+            Ok(Admission::Reserved { wait }) => tokio::time::sleep(wait).await,
             Ok(Admission::Denied {
                 retry_after,
                 reason,

@@ -12,8 +12,12 @@
 //! - a **slow-down factor** while the usage headers read 80% or more, which stretches
 //!   the account's emission interval for every pod before the channel throttles.
 //!
-//! A denied caller is told how long to wait; the worker reschedules the step for then
-//! instead of sleeping on a worker slot, and spends no attempt.
+//! A caller whose slot is near (at most [`MAX_RESERVATION`] away) gets that slot
+//! reserved — the script advances the budget for it atomically — and waits just that
+//! long: cheaper than a trip back through the dispatcher and the queue, which would
+//! otherwise leave an account at a fraction of its budget. A caller whose slot is
+//! further away is denied and told how long to wait; the worker reschedules the step
+//! for then instead of holding a worker slot, and spends no attempt.
 //!
 //! All keys of one channel share a Redis Cluster hash tag (`{prefix:channel}`), since a
 //! script may only touch keys of one slot.
@@ -28,6 +32,9 @@ use redis::aio::ConnectionManager;
 
 /// Usage at or above this share of the channel's budget slows the account down (B2).
 pub const SLOW_DOWN_AT_PERCENT: u32 = 80;
+
+/// The longest wait a caller is given a reserved slot for, instead of a denial.
+pub const MAX_RESERVATION: Duration = Duration::from_secs(1);
 
 /// Fraction of the published per-second budget actually used, so that network jitter
 /// between the grant here and the arrival at the channel cannot put one call too many
@@ -44,7 +51,10 @@ pub struct BudgetKey {
 /// The limiter's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
+    /// Call now.
     Granted,
+    /// Call after this long: the slot is reserved (at most [`MAX_RESERVATION`]).
+    Reserved { wait: Duration },
     /// Try again after this long.
     Denied {
         retry_after: Duration,
@@ -151,9 +161,14 @@ impl FleetLimiter {
             .arg(budget.burst.max(1))
             .arg(app_interval_us)
             .arg(budget.burst.max(1))
+            .arg(MAX_RESERVATION.as_micros() as u64)
             .invoke_async(&mut self.redis.clone())
             .await?;
-        Ok(if granted == 1 {
+        Ok(if granted == 1 && wait_us > 0 {
+            Admission::Reserved {
+                wait: Duration::from_micros(wait_us as u64),
+            }
+        } else if granted == 1 {
             Admission::Granted
         } else {
             Admission::Denied {
@@ -247,12 +262,14 @@ fn emission_interval_us(per_second: f64) -> u64 {
 /// GCRA over an account key and an app key, atomically.
 ///
 /// KEYS: account TAT, app TAT, account block, account slow-down factor, app block.
-/// ARGV: account interval (µs), account burst, app interval (µs, 0 = none), app burst.
-/// Returns {granted (1/0), wait in µs, blocked (1/0)}.
+/// ARGV: account interval (µs), account burst, app interval (µs, 0 = none), app burst,
+/// longest reservation (µs).
+/// Returns {granted (1/0), wait in µs (a reservation when granted), blocked (1/0)}.
 ///
 /// A key's TAT ("theoretical arrival time") is when the budget would be fully rested; a
-/// call is allowed if `TAT - (burst - 1) * interval <= now`, and then pushes TAT one
-/// interval further. Nothing is written unless both budgets allow the call.
+/// call is allowed at `TAT - (burst - 1) * interval`, and then pushes TAT one interval
+/// further. A call allowed later, but within the longest reservation, is granted for
+/// then (reserved). Nothing is written unless both budgets allow the call.
 const ACQUIRE_LUA: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -263,14 +280,12 @@ if block_ms > 0 then
 end
 
 local slow = tonumber(redis.call('GET', KEYS[4]) or '1') or 1
+local max_reserve = tonumber(ARGV[5])
 local function probe(key, interval, burst)
   local tat = tonumber(redis.call('GET', key) or '0') or 0
   if tat < now then tat = now end
-  local allow_at = tat - (burst - 1) * interval
-  if allow_at > now then
-    return false, allow_at - now, tat
-  end
-  return true, 0, tat + interval
+  local wait = math.max(0, tat - (burst - 1) * interval - now)
+  return wait <= max_reserve, wait, tat + interval
 end
 
 local acct_interval = tonumber(ARGV[1]) * slow
@@ -283,6 +298,7 @@ if app_interval > 0 then
   local app_ok, app_wait, new_app_tat = probe(KEYS[2], app_interval, tonumber(ARGV[4]))
   if not app_ok then return {0, app_wait, 0} end
   app_tat = new_app_tat
+  wait = math.max(wait, app_wait)
 end
 
 -- Keys expire once fully rested, so idle accounts leave nothing behind.
@@ -290,7 +306,7 @@ redis.call('SET', KEYS[1], acct_tat, 'PX', math.ceil((acct_tat - now) / 1000) + 
 if app_tat then
   redis.call('SET', KEYS[2], app_tat, 'PX', math.ceil((app_tat - now) / 1000) + 1000)
 end
-return {1, 0, 0}
+return {1, wait, 0}
 "#;
 
 /// The embedded mode's limiter: one process is the whole fleet, so the same GCRA,
@@ -316,8 +332,6 @@ impl LocalLimiter {
     pub fn acquire(&self, key: &BudgetKey, budget: &RateBudget) -> Admission {
         let now = std::time::Instant::now();
         let mut map = self.state.lock().expect("limiter state lock");
-        let mut allowed = true;
-        let mut wait = Duration::ZERO;
         let mut probes: Vec<(String, Duration, u32)> = Vec::with_capacity(2);
         let acct = Self::budget_key(key);
         let app_block = format!("{}:app", key.channel);
@@ -351,21 +365,21 @@ impl LocalLimiter {
             ));
         }
         let mut new_tats = Vec::with_capacity(2);
+        let mut wait = Duration::ZERO;
         for (k, interval, burst) in &probes {
             let tat = map
                 .get(k)
                 .and_then(|s| s.tat)
                 .filter(|t| *t > now)
                 .unwrap_or(now);
-            let allow_at = tat.checked_sub(*interval * (burst - 1)).unwrap_or(now);
-            if allow_at > now {
-                allowed = false;
-                wait = wait.max(allow_at - now);
-            } else {
-                new_tats.push((k.clone(), tat + *interval));
-            }
+            let allow_at = tat
+                .checked_sub(*interval * (burst - 1))
+                .unwrap_or(now)
+                .max(now);
+            wait = wait.max(allow_at - now);
+            new_tats.push((k.clone(), tat + *interval));
         }
-        if !allowed {
+        if wait > MAX_RESERVATION {
             return Admission::Denied {
                 retry_after: wait,
                 reason: DenyReason::Budget,
@@ -374,7 +388,11 @@ impl LocalLimiter {
         for (k, tat) in new_tats {
             map.entry(k).or_default().tat = Some(tat);
         }
-        Admission::Granted
+        if wait.is_zero() {
+            Admission::Granted
+        } else {
+            Admission::Reserved { wait }
+        }
     }
 
     pub fn block(&self, key: &BudgetKey, retry_after: Duration) {
