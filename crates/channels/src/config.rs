@@ -71,6 +71,10 @@ pub struct FacebookConfig {
     pub posts_page_max: u32,
     /// `/{post-id}/comments`: no cap documented [M11]; 100 like the feed.
     pub comments_page_max: u32,
+    /// Conversations times nested messages one listing may ask for. Graph refuses a
+    /// larger expansion with code 1 "reduce the amount of data" [PR1], and the retry with
+    /// less would be a second call on one rate-limit token; the figure is UNVERIFIED.
+    pub nested_expansion_max: u32,
 }
 
 impl Default for FacebookConfig {
@@ -82,6 +86,7 @@ impl Default for FacebookConfig {
             messages_page_max: 100,
             posts_page_max: 100,
             comments_page_max: 100,
+            nested_expansion_max: 5_000,
         }
     }
 }
@@ -100,6 +105,8 @@ pub struct InstagramConfig {
     pub media_page_max: u32,
     /// `/{ig-media-id}/comments`: "max 50 comments per query" [IG2].
     pub comments_page_max: u32,
+    /// As Facebook's.
+    pub nested_expansion_max: u32,
 }
 
 impl Default for InstagramConfig {
@@ -111,6 +118,7 @@ impl Default for InstagramConfig {
             messages_page_max: 100,
             media_page_max: 100,
             comments_page_max: 50,
+            nested_expansion_max: 5_000,
         }
     }
 }

@@ -66,6 +66,11 @@ impl Connector {
                     "comments_page_max",
                     fb.comments_page_max,
                 )?,
+                nested_expansion: at_least_one(
+                    Channel::Facebook,
+                    "nested_expansion_max",
+                    fb.nested_expansion_max,
+                )?,
             },
             config.reduce_data_retries,
         );
@@ -90,6 +95,11 @@ impl Connector {
                     Channel::Instagram,
                     "comments_page_max",
                     ig.comments_page_max,
+                )?,
+                nested_expansion: at_least_one(
+                    Channel::Instagram,
+                    "nested_expansion_max",
+                    ig.nested_expansion_max,
                 )?,
             },
             config.reduce_data_retries,

@@ -79,7 +79,7 @@ impl Wiring {
             queue: self.queue.clone(),
         });
         settings.worker_name_prefix = name.to_owned();
-        settings.concurrency = 8;
+        settings.concurrency = 32;
         settings
     }
 

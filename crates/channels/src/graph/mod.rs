@@ -29,6 +29,8 @@ pub(crate) struct GraphLimits {
     pub messages: u32,
     pub posts: u32,
     pub comments: u32,
+    /// Conversations times nested messages per listing call.
+    pub nested_expansion: u32,
 }
 
 /// The client of one Graph channel: Facebook or Instagram.
@@ -103,9 +105,14 @@ impl GraphClient {
         nested_messages: Option<u32>,
     ) -> CallResult {
         let nested = nested_messages.map(|n| clamp(n, self.limits.messages));
+        let mut limit = clamp(limit, self.limits.conversations);
+        if let Some(n) = nested {
+            // Ask for no more than Graph expands in one call, rather than be refused with
+            // code 1 and spend a second call on one rate-limit token.
+            limit = limit.min((self.limits.nested_expansion / n).max(1));
+        }
         let edge = Edge::Conversations { owner_id, nested };
-        self.fetch(token, edge, after, clamp(limit, self.limits.conversations))
-            .await
+        self.fetch(token, edge, after, limit).await
     }
 
     /// One page of a conversation's messages, newest first.
