@@ -269,6 +269,124 @@ impl Fleet {
         self.children.len() - 1
     }
 
+    /// As [`Fleet::spawn_worker_process`], with the child's output (JSON logs at debug
+    /// level: `FLEET_LOG` asks the child to turn them on) written to `log`.
+    pub fn spawn_logging_worker_process(
+        &mut self,
+        test_binary_filter: &str,
+        log: &std::path::Path,
+    ) -> usize {
+        let exe = std::env::current_exe().unwrap();
+        let out = std::fs::File::create(log).unwrap();
+        let child = Command::new(exe)
+            .args([
+                test_binary_filter,
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .envs(self.wiring.to_env())
+            .env("FLEET_LOG", "debug")
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        self.children.push(child);
+        self.children.len() - 1
+    }
+
+    /// Every row of every table of the fleet's database, as text.
+    pub async fn database_text(&self) -> String {
+        let mut db = sqlx::PgConnection::connect(&self.wiring.database_url)
+            .await
+            .unwrap();
+        let tables: Vec<(String,)> =
+            sqlx::query_as("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+                .fetch_all(&mut db)
+                .await
+                .unwrap();
+        let mut text = String::new();
+        for (table,) in tables {
+            let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT t::text FROM \"{table}\" t"
+            )))
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+            for (row,) in rows {
+                text.push_str(&row);
+                text.push('\n');
+            }
+        }
+        text
+    }
+
+    /// Every key and value the fleet keeps in Redis (queue and rate limits), as text.
+    pub async fn redis_text(&self) -> String {
+        let client = redis::Client::open(self.wiring.redis_url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let mut text = String::new();
+        for pattern in [
+            format!("{}*", self.wiring.queue),
+            format!("{{{}*", self.wiring.limiter_prefix),
+        ] {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(&pattern)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            for key in keys {
+                text.push_str(&key);
+                text.push('\n');
+                let kind: String = redis::cmd("TYPE")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                let dump: Vec<String> = match kind.as_str() {
+                    "string" => vec![
+                        redis::cmd("GET")
+                            .arg(&key)
+                            .query_async(&mut conn)
+                            .await
+                            .unwrap_or_default(),
+                    ],
+                    "hash" => redis::cmd("HGETALL")
+                        .arg(&key)
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap_or_default(),
+                    "list" => redis::cmd("LRANGE")
+                        .arg(&key)
+                        .arg(0)
+                        .arg(-1)
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap_or_default(),
+                    "set" => redis::cmd("SMEMBERS")
+                        .arg(&key)
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap_or_default(),
+                    "zset" => redis::cmd("ZRANGE")
+                        .arg(&key)
+                        .arg(0)
+                        .arg(-1)
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap_or_default(),
+                    _ => Vec::new(),
+                };
+                for value in dump {
+                    text.push_str(&value);
+                    text.push('\n');
+                }
+            }
+        }
+        text
+    }
+
     /// The worker processes started so far that are still running.
     pub fn live_worker_processes(&mut self) -> Vec<usize> {
         (0..self.children.len())
