@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 eval "$(scripts/services.sh)"
 scripts/check-policy-purity.sh
 scripts/helm-check.sh
+scripts/api-fuzz.sh
 
 # nextest runs each test in its own process, in parallel, and ends with one summary
 # line; plain cargo test is the fallback where it is not installed.
