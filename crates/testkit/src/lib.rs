@@ -249,24 +249,9 @@ impl Fleet {
     }
 
     /// Starts a worker in its own OS process: this test binary, run again as the
-    /// ignored test `child_worker_process`.
+    /// ignored test `test_binary_filter` with the fleet's wiring in its environment.
     pub fn spawn_worker_process(&mut self, test_binary_filter: &str) -> usize {
-        let exe = std::env::current_exe().unwrap();
-        let child = Command::new(exe)
-            .args([
-                test_binary_filter,
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .envs(self.wiring.to_env())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.children.push(child);
-        self.children.len() - 1
+        self.spawn_child(test_binary_filter, None)
     }
 
     /// As [`Fleet::spawn_worker_process`], with the child's output (JSON logs at debug
@@ -276,9 +261,12 @@ impl Fleet {
         test_binary_filter: &str,
         log: &std::path::Path,
     ) -> usize {
-        let exe = std::env::current_exe().unwrap();
-        let out = std::fs::File::create(log).unwrap();
-        let child = Command::new(exe)
+        self.spawn_child(test_binary_filter, Some(log))
+    }
+
+    fn spawn_child(&mut self, test_binary_filter: &str, log: Option<&std::path::Path>) -> usize {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
             .args([
                 test_binary_filter,
                 "--exact",
@@ -286,13 +274,18 @@ impl Fleet {
                 "--nocapture",
                 "--test-threads=1",
             ])
-            .envs(self.wiring.to_env())
-            .env("FLEET_LOG", "debug")
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap();
-        self.children.push(child);
+            .envs(self.wiring.to_env());
+        match log {
+            Some(path) => {
+                let out = std::fs::File::create(path).unwrap();
+                command
+                    .env("FLEET_LOG", "debug")
+                    .stdout(out.try_clone().unwrap())
+                    .stderr(out)
+            }
+            None => command.stdout(Stdio::null()).stderr(Stdio::null()),
+        };
+        self.children.push(command.spawn().unwrap());
         self.children.len() - 1
     }
 
