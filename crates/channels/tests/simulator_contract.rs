@@ -526,7 +526,7 @@ async fn shopee_conversations_and_messages_match_the_simulated_shop_with_ids_abo
 }
 
 #[tokio::test]
-async fn asking_for_too_much_nested_data_is_answered_by_asking_again_for_less() {
+async fn a_nested_listing_is_sized_under_the_expansion_ceiling_and_takes_one_call() {
     let sim = Sim::start().await;
     let result = sim
         .execute(Channel::Facebook, &conversations(100, Some(100)))
@@ -537,8 +537,29 @@ async fn asking_for_too_much_nested_data_is_answered_by_asking_again_for_less() 
         result.outcome
     );
     assert_eq!(
+        result.http_calls, 1,
+        "100 x 100 is over the 5,000 ceiling, so the client asks for 50 x 100 at once"
+    );
+}
+
+#[tokio::test]
+async fn asking_for_too_much_nested_data_is_answered_by_asking_again_for_less() {
+    // A channel whose real ceiling is lower than the configured one [PR1].
+    let mut settings = SimSettings::default();
+    settings.graph.conversations_calls_per_second = 10_000;
+    settings.graph.reduce_data_threshold = 2_500;
+    let sim = Sim::with(settings).await;
+    let result = sim
+        .execute(Channel::Facebook, &conversations(100, Some(100)))
+        .await;
+    assert!(
+        matches!(result.outcome, Outcome::Page(Fetched::Conversations(_))),
+        "{:?}",
+        result.outcome
+    );
+    assert_eq!(
         result.http_calls, 2,
-        "100 x 100 is over the limit, 50 x 50 is not"
+        "50 x 100 is refused with code 1, 25 x 50 is not"
     );
 }
 

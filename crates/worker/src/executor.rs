@@ -208,6 +208,14 @@ impl Executor {
                 .await;
         }
 
+        // Everything that needs the store comes before the rate-limit token: the time
+        // between the grant and the call reaching the channel is what the limiter's
+        // headroom must absorb.
+        let credentials = match self.credentials(context).await {
+            Ok(credentials) => credentials,
+            Err(report) => return report,
+        };
+
         // C7: one token from the fleet-wide budget, or come back when there is one.
         let key = BudgetKey {
             channel: context.connection.channel,
@@ -252,10 +260,6 @@ impl Executor {
             }
         }
 
-        let credentials = match self.credentials(context).await {
-            Ok(credentials) => credentials,
-            Err(report) => return report,
-        };
         let account = Account {
             channel: context.connection.channel,
             account_id: context.connection.account_id.clone(),
