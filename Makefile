@@ -22,3 +22,8 @@ fmt:
 
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
+
+## The benchmarks (not part of `make test`): figures into target/bench/results.json and a
+## table; what each measures is in docs/benchmarks.md.
+bench:
+	scripts/bench.sh
