@@ -203,7 +203,12 @@ impl Profile {
             ],
             Profile::Crowd => {
                 let mut accounts = vec![Profile::Large.accounts()[0]];
-                let channels = [Channel::Facebook, Channel::Instagram, Channel::Zalo, Channel::Shopee];
+                let channels = [
+                    Channel::Facebook,
+                    Channel::Instagram,
+                    Channel::Zalo,
+                    Channel::Shopee,
+                ];
                 accounts.extend((0..CROWD_SMALL_ACCOUNTS).map(|i| AccountSpec {
                     channel: channels[i % channels.len()],
                     name: SHOPEE_SHOP,
