@@ -2,15 +2,21 @@
 //!
 //! Two hundred accounts are connected at once, one of them the 20,000-conversation Page,
 //! and three worker processes share the work. Asserted: every small account's slice
-//! completes while the big Page is still syncing (it holds nobody back), and over the
-//! whole fleet the simulator never sees more calls in one second on a Page than its
-//! budget, nor serves a throttle answer.
+//! completes within three times its own rate-limit bound plus two seconds per step of
+//! the slice's critical path, while the big Page is still syncing (it holds nobody
+//! back); and over the whole fleet the simulator never sees more calls in one second on
+//! a Page than its budget, nor serves a throttle answer. Reported beside it: how many
+//! slices make the promise itself, twice the bound plus one second per step.
 //!
-//! Measured and reported, not asserted: how many small slices finish within twice their
-//! own rate-limit bound (their slice calls at their own budget) plus a second per step
-//! of their critical path. On this 2-core machine, with debug builds and 200 slices
-//! competing at once, the fleet's total capacity binds before the accounts' own budgets
-//! do, and the slowest slices (Zalo: 53 calls) miss that figure; see docs/benchmarks.md.
+//! An account's own rate-limit bound is the time the limits that apply to it allow for
+//! its slice's calls: its per-account budget, and its share of its channel's app-wide
+//! budget (C7) shared fairly with the other accounts of that channel syncing at the
+//! same time. With the app budget shared max-min fairly, an account with `c` slice calls
+//! is done once every account of the channel has made `min(c, its own calls)` of them:
+//! `bound = max(c / per_account_rate, Σ min(c, c_j) / app_rate)`, both rates less the
+//! limiter's headroom. In this crowd the fifty Zalo OAs' slices (about 2,550 calls) are
+//! bound by Zalo's app budget (100 calls per second, 80 after headroom): about 32 s,
+//! whatever the fleet's size; the Shopee shops' by their own 10 per second.
 
 use std::time::Duration;
 
@@ -30,12 +36,27 @@ async fn child_worker_process() {
     run_worker(&wiring, &name, Clock::system(), CancellationToken::new()).await;
 }
 
-/// Per-account budgets (calls per second) of the harasocial preset, less the limiter's
-/// headroom.
-fn rate_of(channel: Channel) -> f64 {
+/// Budgets (calls per second) of the harasocial preset for one account and for the
+/// whole app, less the limiter's headroom.
+fn rates_of(channel: Channel) -> (f64, Option<f64>) {
     let policy = Policy::preset(PresetName::Harasocial);
-    policy.channel(channel).unwrap().rate.per_account_per_second
-        * backfill_worker::ratelimit::HEADROOM
+    let rate = &policy.channel(channel).unwrap().rate;
+    let headroom = backfill_worker::ratelimit::HEADROOM;
+    (
+        rate.per_account_per_second * headroom,
+        rate.per_app_per_second.map(|r| r * headroom),
+    )
+}
+
+/// The time the rate limits allow for a slice of `calls` calls when the accounts of its
+/// channel syncing at once have slices of `channel_calls` calls (see the module doc).
+fn rate_bound(channel: Channel, calls: u64, channel_calls: &[u64]) -> Duration {
+    let (per_account, per_app) = rates_of(channel);
+    let own = calls as f64 / per_account;
+    let shared = per_app.map_or(0.0, |app| {
+        channel_calls.iter().map(|&c| c.min(calls)).sum::<u64>() as f64 / app
+    });
+    Duration::from_secs_f64(own.max(shared))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,8 +97,7 @@ async fn two_hundred_accounts_at_once_every_slice_lands_and_no_page_exceeds_its_
         ));
     }
 
-    let mut worst = (0.0f64, String::new());
-    let mut within = 0;
+    let mut slices = Vec::new();
     for (channel, account, run) in &runs {
         let progress = fleet
             .wait_until(&run.run_id, Duration::from_secs(300), |p| {
@@ -87,24 +107,49 @@ async fn two_hundred_accounts_at_once_every_slice_lands_and_no_page_exceeds_its_
         let took = (progress.slice_completed_at.unwrap() - progress.started_at)
             .to_std()
             .unwrap();
-        let slice_calls = slice_call_count(&fleet, &progress).await;
-        let bound = Duration::from_secs_f64(slice_calls as f64 / rate_of(*channel));
-        let allowance = Duration::from_secs(1) * critical_path(*channel);
-        let limit = bound * 2 + allowance;
-        let share = took.as_secs_f64() / limit.as_secs_f64();
+        slices.push((*channel, account, took, slice_call_count(&progress)));
+    }
+    // The promise, measured: within twice the rate-limit bound, plus the pipeline's
+    // latency once per step of the slice's critical path. Asserted: within three times
+    // the bound plus two seconds per step of that path. The margin is the 200 connects'
+    // burst on two cores, with debug builds of three workers, the simulator and the
+    // dispatcher; a slice held back behind the big Page or behind another channel's
+    // accounts (C6) misses it by far.
+    let mut within_promise = 0;
+    let mut late = Vec::new();
+    let mut worst = (0.0f64, String::new());
+    for &(channel, account, took, calls) in &slices {
+        let channel_calls: Vec<u64> = slices
+            .iter()
+            .filter(|s| s.0 == channel)
+            .map(|s| s.3)
+            .collect();
+        let bound = rate_bound(channel, calls, &channel_calls);
+        let path = critical_path(channel);
+        let promise = bound * 2 + Duration::from_secs(1) * path;
+        let limit = bound * 3 + Duration::from_secs(2) * path;
+        within_promise += usize::from(took <= promise);
+        let line = format!(
+            "{channel} {account}: {took:.1?} for {calls} slice calls, bound {bound:.1?}, limit {limit:.1?}"
+        );
+        let share = took.as_secs_f64() / promise.as_secs_f64();
         if share > worst.0 {
-            worst = (
-                share,
-                format!("{channel} {account}: {took:?} for {slice_calls} calls, limit {limit:?}"),
-            );
+            worst = (share, line.clone());
         }
-        within += usize::from(took <= limit);
+        if took > limit {
+            late.push(line);
+        }
     }
     eprintln!(
-        "small slices within twice their own bound: {within} of {}; worst {:.2}x ({})",
-        runs.len(),
+        "small slices: {within_promise} of {} within twice their own rate-limit bound (+1 s per step of the critical path); slowest {:.2}x of that ({})",
+        slices.len(),
         worst.0,
         worst.1
+    );
+    assert!(
+        late.is_empty(),
+        "slices later than three times their own rate-limit bound:\n{}",
+        late.join("\n")
     );
 
     let stats = fleet.sim.stats();
@@ -139,6 +184,6 @@ fn critical_path(channel: Channel) -> u32 {
 }
 
 /// The slice's channel calls: its steps, one call each.
-async fn slice_call_count(_fleet: &Fleet, progress: &backfill_store::Progress) -> u64 {
+fn slice_call_count(progress: &backfill_store::Progress) -> u64 {
     progress.slice.done.max(1)
 }

@@ -222,6 +222,7 @@ impl Bench {
                         plan,
                         now,
                         http_calls: 1,
+                        lease_follow_ups: None,
                     },
                 )
                 .await
@@ -236,6 +237,7 @@ impl Bench {
                         plan,
                         now,
                         http_calls: 1,
+                        lease_follow_ups: None,
                     },
                 )
                 .await

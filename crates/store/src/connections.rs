@@ -262,12 +262,19 @@ async fn open_run(
     if steps.is_empty() {
         complete_run(session, &run_id, opening.now).await?;
     } else {
+        // A run that opens with no slice step (a load-more, say) has its slice complete
+        // from the start: only the close of a slice step checks it later (`close_step`).
+        let slice_completed_at = (!steps
+            .iter()
+            .any(|s| s.spec.priority == backfill_policy::Priority::Slice))
+        .then_some(opening.now);
         session
             .execute(
-                "UPDATE runs SET open_steps = $2 WHERE id = $1",
+                "UPDATE runs SET open_steps = $2, slice_completed_at = $3 WHERE id = $1",
                 args![
                     &run_id,
-                    i64::try_from(steps.len()).expect("step count fits in i64")
+                    i64::try_from(steps.len()).expect("step count fits in i64"),
+                    slice_completed_at
                 ],
             )
             .await?;

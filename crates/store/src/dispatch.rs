@@ -7,7 +7,10 @@
 //! Executing it twice is harmless: the second commit finds it done.
 //!
 //! # Fairness (DESIGN decision 4, C6)
-//! Due steps are ranked within their account (slice first, then by due time), then
+//! A run's backlog waits until its slice is complete: within an account, the slice takes
+//! the rate-limit budget first (S4), instead of sharing it with a post listing or a
+//! comment walk that was due at the same moment. Due steps are ranked within their
+//! account (slice first, then by due time), then
 //! within their tenant by that rank (the tenant's accounts take turns), and the batch
 //! takes the slice of every account before any backlog, then the first turn of every
 //! tenant, then the second... One account with 100,000 due steps gets one turn per round
@@ -91,8 +94,12 @@ macro_rules! pick_due_steps {
                         ROW_NUMBER() OVER (PARTITION BY connection_id
                                            ORDER BY priority, not_before, id) AS account_turn
                  FROM steps
-                 WHERE (status = 'pending' AND not_before <= $1)
-                    OR (status = 'leased' AND lease_until <= $1)
+                 WHERE ((status = 'pending' AND not_before <= $1)
+                        OR (status = 'leased' AND lease_until <= $1))
+                   AND (priority = 0
+                        OR EXISTS (SELECT 1 FROM runs
+                                   WHERE runs.id = steps.run_id
+                                     AND runs.slice_completed_at IS NOT NULL))
              ),
              allowed AS (
                  SELECT due.id, due.tenant_id, due.priority,
@@ -147,24 +154,6 @@ impl Store {
         in_order(&ids, leased)
     }
 
-    /// Leases the given steps if they are still pending and due: the worker hands the
-    /// follow-ups of a step it just finished straight to the queue instead of waiting for
-    /// the dispatcher's next round. A step another claim took first is left out.
-    pub async fn lease_steps(
-        &self,
-        step_ids: &[i64],
-        now: DateTime<Utc>,
-        lease: chrono::TimeDelta,
-    ) -> Result<Vec<ClaimedStep>> {
-        if step_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut tx = self.pools.begin().await?;
-        let leased = lease_ids(&mut tx, step_ids, now + lease, now, LeaseOf::PendingDue).await?;
-        tx.commit().await?;
-        in_order(step_ids, leased)
-    }
-
     /// Puts a leased step back to pending at once (graceful shutdown: a step taken but
     /// not started). Returns whether it was leased.
     pub async fn release(&self, step_id: i64, now: DateTime<Utc>) -> Result<bool> {
@@ -201,12 +190,32 @@ impl Store {
     }
 }
 
+/// Leases, inside a committing transaction, those of `new_steps` that are due at
+/// `now`: slice first, then in the order they were inserted, at most `lease.max`
+/// ([`crate::FollowUpLease`]). The caller leaves out backlog steps of a run whose
+/// slice is still open, as the claim does.
+pub(crate) async fn lease_due_follow_ups<'a>(
+    tx: &mut crate::db::Session,
+    new_steps: impl Iterator<Item = &'a crate::NewStep>,
+    lease: crate::FollowUpLease,
+    now: DateTime<Utc>,
+) -> Result<Vec<ClaimedStep>> {
+    let mut due: Vec<&crate::NewStep> = new_steps.filter(|s| s.spec.not_before <= now).collect();
+    due.sort_by_key(|s| (s.spec.priority != Priority::Slice, s.id));
+    let ids: Vec<i64> = due.iter().take(lease.max).map(|s| s.id).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let leased = lease_ids(tx, &ids, now + lease.lease, now, LeaseOf::PendingDue).await?;
+    in_order(&ids, leased)
+}
+
 /// Which steps a lease may take.
 #[derive(Clone, Copy)]
 enum LeaseOf {
     /// Those a claim picked (it checked them under its own locks).
     Picked,
-    /// Only those still pending and due.
+    /// Only those still pending and due (a commit's follow-ups).
     PendingDue,
 }
 

@@ -11,7 +11,7 @@
 //! from the facts. The one counter, `open_steps`, exists to decide completion race-free;
 //! see `close_step`.
 
-use backfill_policy::Channel;
+use backfill_policy::{Channel, Priority};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -247,21 +247,34 @@ pub(crate) async fn progress_of(
 pub(crate) async fn close_step(
     session: &mut Session,
     run_id: &str,
-    opened: usize,
+    closed: ClosedStep,
     now: DateTime<Utc>,
-) -> Result<Option<RunTransition>> {
-    let opened = i64::try_from(opened).expect("a plan's follow-ups fit in i64");
-    let open_steps: i64 = session
-        .scalar(
+) -> Result<Closed> {
+    let opened = i64::try_from(closed.opened).expect("a plan's follow-ups fit in i64");
+    let (open_steps, slice_completed_at): (i64, Option<DateTime<Utc>>) = session
+        .fetch_optional(
             "UPDATE runs SET open_steps = open_steps - 1 + $2, updated_at = $3
-             WHERE id = $1 RETURNING open_steps",
+             WHERE id = $1 RETURNING open_steps, slice_completed_at",
             args![run_id, opened, now],
         )
         .await?
         .ok_or_else(|| StoreError::UnknownRun(run_id.to_owned()))?;
     if open_steps == 0 {
         complete_run(session, run_id, now).await?;
-        return Ok(Some(RunTransition::Completed));
+        return Ok(Closed {
+            transition: Some(RunTransition::Completed),
+            slice_complete: true,
+        });
+    }
+    let unchanged = Closed {
+        transition: None,
+        slice_complete: slice_completed_at.is_some(),
+    };
+    // Only the close of a slice step that opens no slice step can complete the slice; a
+    // run that opens with no slice step has it complete from the start (`open_run`).
+    if slice_completed_at.is_some() || closed.priority != Priority::Slice || closed.opened_slice > 0
+    {
+        return Ok(unchanged);
     }
     let slice_open: Option<i64> = session
         .scalar(
@@ -271,7 +284,7 @@ pub(crate) async fn close_step(
         )
         .await?;
     if slice_open.is_some() {
-        return Ok(None);
+        return Ok(unchanged);
     }
     let marked = session
         .execute(
@@ -280,7 +293,28 @@ pub(crate) async fn close_step(
             args![run_id, now],
         )
         .await?;
-    Ok((marked == 1).then_some(RunTransition::SliceCompleted))
+    Ok(Closed {
+        transition: (marked == 1).then_some(RunTransition::SliceCompleted),
+        slice_complete: true,
+    })
+}
+
+/// What closing a step did to its run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Closed {
+    pub transition: Option<RunTransition>,
+    /// The run's slice is complete (now or before): its backlog may run.
+    pub slice_complete: bool,
+}
+
+/// The step a commit closes, and what it opens ([`close_step`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClosedStep {
+    pub priority: Priority,
+    /// Follow-ups inserted.
+    pub opened: usize,
+    /// Of which in the slice.
+    pub opened_slice: usize,
 }
 
 /// Marks a running run completed (no step open) and writes `run.completed`.

@@ -20,12 +20,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::Store;
-use crate::connections::{ConnectionInfo, ConnectionRow, Lock, lock_connection, store_resume};
-use crate::db::args;
+use crate::connections::{ConnectionInfo, Lock, LockedConnection, lock_connection, store_resume};
+use crate::db::{Dialect, Session, args};
+use crate::dispatch::{ClaimedStep, lease_due_follow_ups};
 use crate::error::{Result, StoreError};
 use crate::pages::{ItemOwner, StepOwner, insert_steps, write_items};
-use crate::runs::{FailOutcome, RunSummary, close_step, fail_run_locked};
-use crate::status::{ConnectionState, RunStatus, StepStatus};
+use crate::runs::{ClosedStep, FailOutcome, RunSummary, close_step, fail_run_locked};
+use crate::status::{ConnectionState, RunStatus, StartedBy, StepStatus};
 
 /// A step the store inserted, with its id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -83,6 +84,20 @@ pub struct CommitInput<'a> {
     pub now: DateTime<Utc>,
     /// Channel API calls the step made, for progress (normally 1).
     pub http_calls: u32,
+    /// Lease some of the follow-ups that are due at once, in the same transaction, for
+    /// the worker to push to the queue itself (see [`FollowUpLease`]).
+    pub lease_follow_ups: Option<FollowUpLease>,
+}
+
+/// Which follow-ups a commit leases for its worker: those due at once, slice first, at
+/// most `max`. The next page of a walk then follows without waiting for the
+/// dispatcher's next round (S4), and leasing it in the committing transaction saves a
+/// second transaction per step.
+#[derive(Debug, Clone, Copy)]
+pub struct FollowUpLease {
+    pub max: usize,
+    /// As long as the dispatcher's lease.
+    pub lease: chrono::TimeDelta,
 }
 
 /// A change of the run's state that a commit caused.
@@ -99,9 +114,12 @@ pub enum RunTransition {
 pub enum CommitOutcome {
     /// The items, the follow-ups and the step's completion are stored.
     Committed {
-        /// Follow-ups inserted by this commit (not those an earlier execution inserted),
-        /// to hand to the queue at once.
+        /// Follow-ups inserted by this commit (not those an earlier execution inserted).
         new_steps: Vec<NewStep>,
+        /// The follow-ups leased for the queue ([`CommitInput::lease_follow_ups`]), in
+        /// the order to push them. The worker pushes them; if it cannot, their lease
+        /// expires and the dispatcher claims them.
+        leased: Vec<ClaimedStep>,
         run_transition: Option<RunTransition>,
     },
     /// The step was committed before (a duplicate delivery): nothing changed.
@@ -202,11 +220,114 @@ impl From<StepRow> for StoredStep {
     }
 }
 
-/// The immutable columns that say where a step lives.
+/// A step joined with its run and its connection ([`Store::load_step`]). The run's and
+/// the connection's columns are prefixed where their names would clash.
+#[derive(sqlx::FromRow)]
+struct StepContextRow {
+    #[sqlx(flatten)]
+    step: StepRow,
+    run_generation: i64,
+    run_started_by: StartedBy,
+    run_status: RunStatus,
+    run_reason: Option<String>,
+    run_connected_at: DateTime<Utc>,
+    run_started_at: DateTime<Utc>,
+    run_slice_completed_at: Option<DateTime<Utc>>,
+    run_finished_at: Option<DateTime<Utc>>,
+    conn_channel: String,
+    conn_account_id: String,
+    conn_state: ConnectionState,
+    conn_generation: i64,
+    #[sqlx(json)]
+    conn_policy: serde_json::Value,
+    conn_timezone: String,
+    conn_connected_at: DateTime<Utc>,
+    conn_created_at: DateTime<Utc>,
+    conn_updated_at: DateTime<Utc>,
+}
+
+impl StepContextRow {
+    fn into_context(self) -> Result<StepContext> {
+        let step: StoredStep = self.step.into();
+        let run = RunSummary {
+            id: step.run_id.clone(),
+            connection_id: step.connection_id,
+            tenant_id: step.tenant_id.clone(),
+            generation: self.run_generation,
+            started_by: self.run_started_by,
+            status: self.run_status,
+            reason: self.run_reason,
+            connected_at: self.run_connected_at,
+            started_at: self.run_started_at,
+            slice_completed_at: self.run_slice_completed_at,
+            finished_at: self.run_finished_at,
+        };
+        let connection = ConnectionInfo {
+            id: step.connection_id,
+            tenant_id: step.tenant_id.clone(),
+            channel: crate::connections::parse_channel(&self.conn_channel, step.connection_id)?,
+            account_id: self.conn_account_id,
+            state: self.conn_state,
+            generation: self.conn_generation,
+            policy: self.conn_policy,
+            timezone: self.conn_timezone,
+            connected_at: self.conn_connected_at,
+            created_at: self.conn_created_at,
+            updated_at: self.conn_updated_at,
+        };
+        Ok(StepContext {
+            step,
+            run,
+            connection,
+        })
+    }
+}
+
+/// The immutable columns that say where a step lives, with its connection as locked.
 #[derive(sqlx::FromRow)]
 struct StepHome {
     run_id: String,
     connection_id: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct LockedHome {
+    #[sqlx(flatten)]
+    home: StepHome,
+    #[sqlx(flatten)]
+    connection: LockedConnection,
+}
+
+/// Finds a step's connection and locks it (see [`crate::connections`]): the lookup and
+/// the lock in one statement. Only the connection's row is locked (`OF c`), so the lock
+/// order stays connection, step, run.
+async fn lock_connection_of_step(
+    session: &mut Session,
+    step_id: i64,
+    lock: Lock,
+) -> Result<(StepHome, LockedConnection)> {
+    macro_rules! locking {
+        ($clause:literal) => {
+            concat!(
+                "SELECT s.run_id, s.connection_id, c.tenant_id, c.channel, c.state,
+                        c.generation, c.connected_at
+                 FROM steps s JOIN connections c ON c.id = s.connection_id
+                 WHERE s.id = $1 ",
+                $clause
+            )
+        };
+    }
+    let sql = match (session.dialect(), lock) {
+        (Dialect::Postgres, Lock::Shared) => locking!("FOR SHARE OF c"),
+        (Dialect::Postgres, Lock::Exclusive) => locking!("FOR UPDATE OF c"),
+        // `BEGIN IMMEDIATE` already holds SQLite's one write lock.
+        (Dialect::Sqlite, _) => locking!(""),
+    };
+    let row: LockedHome = session
+        .fetch_optional(sql, args![step_id])
+        .await?
+        .ok_or(StoreError::UnknownStep(step_id))?;
+    Ok((row.home, row.connection))
 }
 
 /// What the claim of a step for commit returns.
@@ -215,6 +336,8 @@ struct Claimed {
     generation: i64,
     tenant_id: String,
     trace_context: Option<String>,
+    priority: i64,
+    run_status: RunStatus,
 }
 
 /// Why a claimed step may not take effect, if it may not.
@@ -243,41 +366,37 @@ fn fence(
 }
 
 impl Store {
-    /// The step, its run and its connection.
+    /// The step, its run and its connection, in one query: a worker loads this for every
+    /// step it is handed, so it is one round trip (the three rows are joined on their
+    /// primary keys).
     pub async fn load_step(&self, step_id: i64) -> Result<StepContext> {
-        let mut session = self.pools.read().await?;
-        let step: StepRow = session
+        let row: StepContextRow = self
+            .pools
+            .read()
+            .await?
             .fetch_optional(
-                "SELECT id, run_id, connection_id, tenant_id, generation, step_key, payload,
-                        status, attempts, last_error, not_before, lease_until, trace_context
-                 FROM steps WHERE id = $1",
+                "SELECT s.id, s.run_id, s.connection_id, s.tenant_id, s.generation, s.step_key,
+                        s.payload, s.status, s.attempts, s.last_error, s.not_before,
+                        s.lease_until, s.trace_context,
+                        r.generation AS run_generation, r.started_by AS run_started_by,
+                        r.status AS run_status, r.reason AS run_reason,
+                        r.connected_at AS run_connected_at, r.started_at AS run_started_at,
+                        r.slice_completed_at AS run_slice_completed_at,
+                        r.finished_at AS run_finished_at,
+                        c.channel AS conn_channel, c.account_id AS conn_account_id,
+                        c.state AS conn_state, c.generation AS conn_generation,
+                        c.policy AS conn_policy, c.timezone AS conn_timezone,
+                        c.connected_at AS conn_connected_at, c.created_at AS conn_created_at,
+                        c.updated_at AS conn_updated_at
+                 FROM steps s
+                 JOIN runs r ON r.id = s.run_id
+                 JOIN connections c ON c.id = s.connection_id
+                 WHERE s.id = $1",
                 args![step_id],
             )
             .await?
             .ok_or(StoreError::UnknownStep(step_id))?;
-        let run: RunSummary = session
-            .fetch_optional(
-                "SELECT id, connection_id, tenant_id, generation, started_by, status, reason,
-                        connected_at, started_at, slice_completed_at, finished_at
-                 FROM runs WHERE id = $1",
-                args![&step.run_id],
-            )
-            .await?
-            .ok_or_else(|| StoreError::UnknownRun(step.run_id.clone()))?;
-        let connection: ConnectionRow = session
-            .fetch_optional(
-                "SELECT id, tenant_id, channel, account_id, state, generation, policy, timezone,
-                        connected_at, created_at, updated_at
-                 FROM connections WHERE id = $1",
-                args![step.connection_id],
-            )
-            .await?
-            .ok_or(StoreError::UnknownConnection(step.connection_id))?;
-        Ok(StepContext {
-            step: step.into(),
-            run,
-            connection: connection.into_info()?,
-        })
+        row.into_context()
     }
 
     /// Commits the outcome of an executed step in one transaction: claims the step,
@@ -289,15 +408,9 @@ impl Store {
             plan,
             now,
             http_calls,
+            lease_follow_ups,
         } = input;
         let mut tx = self.pools.begin().await?;
-        let home: StepHome = tx
-            .fetch_optional(
-                "SELECT run_id, connection_id FROM steps WHERE id = $1",
-                args![step_id],
-            )
-            .await?
-            .ok_or(StoreError::UnknownStep(step_id))?;
         // Storing a resume point updates the connection row; taking it exclusively now
         // avoids upgrading a shared lock later, which two such commits would deadlock on.
         let lock = if plan.resume.is_some() {
@@ -305,29 +418,28 @@ impl Store {
         } else {
             Lock::Shared
         };
-        let connection = lock_connection(&mut tx, home.connection_id, lock).await?;
+        let (home, connection) = lock_connection_of_step(&mut tx, step_id, lock).await?;
+        // Nothing can change the run's status while we hold the connection row: every
+        // transition that ends a run takes it exclusively, and completion needs this step.
+        // So the run's status is read with the claim, in the same statement.
         let claimed: Option<Claimed> = tx
             .fetch_optional(
                 "UPDATE steps SET status = 'done', lease_until = NULL,
                      http_calls = http_calls + $2, updated_at = $3
                  WHERE id = $1 AND status IN ('pending', 'leased')
-                 RETURNING generation, tenant_id, trace_context",
+                 RETURNING generation, tenant_id, trace_context, priority,
+                     (SELECT status FROM runs WHERE runs.id = steps.run_id) AS run_status",
                 args![step_id, http_calls, now],
             )
             .await?;
-        // Nothing can change the run's status while we hold the connection row: every
-        // transition that ends a run takes it exclusively, and completion needs this step.
-        let run_status: RunStatus = tx
-            .scalar("SELECT status FROM runs WHERE id = $1", args![&home.run_id])
-            .await?
-            .ok_or_else(|| StoreError::UnknownRun(home.run_id.clone()))?;
 
         let Some(step) = claimed else {
             // Not open: done by an earlier commit, or cancelled. The transaction changed
             // nothing and rolls back when dropped.
-            let (status, generation): (StepStatus, i64) = tx
+            let (status, generation, run_status): (StepStatus, i64, RunStatus) = tx
                 .fetch_optional(
-                    "SELECT status, generation FROM steps WHERE id = $1",
+                    "SELECT steps.status, steps.generation, runs.status
+                     FROM steps JOIN runs ON runs.id = steps.run_id WHERE steps.id = $1",
                     args![step_id],
                 )
                 .await?
@@ -340,7 +452,7 @@ impl Store {
                 .map_or(CommitOutcome::Fenced, |(outcome, _)| outcome));
         };
 
-        if let Some((outcome, reason)) = fence(&connection, step.generation, run_status) {
+        if let Some((outcome, reason)) = fence(&connection, step.generation, step.run_status) {
             tx.execute(
                 "UPDATE steps SET status = 'cancelled', last_error = $2 WHERE id = $1",
                 args![step_id, reason],
@@ -378,13 +490,32 @@ impl Store {
             now,
         };
         let new_steps = insert_steps(&mut tx, owner, &plan.follow_ups).await?;
-        let run_transition = close_step(&mut tx, &home.run_id, new_steps.len(), now).await?;
+        let closed = ClosedStep {
+            priority: priority_from_code(step.priority)?,
+            opened: new_steps.len(),
+            opened_slice: new_steps
+                .iter()
+                .filter(|s| s.spec.priority == Priority::Slice)
+                .count(),
+        };
+        let closed = close_step(&mut tx, &home.run_id, closed, now).await?;
+        let run_transition = closed.transition;
+        let leased = match lease_follow_ups {
+            Some(lease) => {
+                let leasable = new_steps
+                    .iter()
+                    .filter(|s| s.spec.priority == Priority::Slice || closed.slice_complete);
+                lease_due_follow_ups(&mut tx, leasable, lease, now).await?
+            }
+            None => Vec::new(),
+        };
         tx.commit().await?;
         if run_transition == Some(RunTransition::Completed) {
             tracing::info!(run_id = home.run_id, "run completed");
         }
         Ok(CommitOutcome::Committed {
             new_steps,
+            leased,
             run_transition,
         })
     }

@@ -14,14 +14,15 @@
 //! dispatcher brings it back when due. From the queue's point of view every task
 //! succeeds; the store's lease brings back a step whose worker died mid-way (B1).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backfill_channels::{Account, CallResult, Connector, Credentials, Outcome, ThrottleScope};
 use backfill_policy::planner::{self, Plan, RunContext};
-use backfill_policy::{Channel, Policy, Priority};
+use backfill_policy::{Channel, Policy};
 use backfill_store::{
-    ClaimedStep, CommitInput, CommitOutcome, NewStep, Reschedule, RescheduleOutcome, RunTransition,
-    StepContext, Store,
+    ClaimedStep, CommitInput, CommitOutcome, FollowUpLease, Reschedule, RescheduleOutcome,
+    RunTransition, StepContext, Store,
 };
 use backfill_telemetry::metrics::{DeferralReason, ItemKind, ThrottleSource, WaitReason};
 use backfill_telemetry::{metrics, spans};
@@ -37,8 +38,12 @@ use crate::ratelimit::{Admission, BudgetKey, DenyReason, Limiter, Usage};
 #[derive(Debug, Clone)]
 pub struct ExecutorSettings {
     /// Follow-ups that are due at once are pushed straight to the queue, at most this
-    /// many per finished step; the rest wait for the dispatcher. A few keep one account's
-    /// pipeline full without letting it crowd the queue (C6).
+    /// many per finished step; the rest wait for the dispatcher. One: the finished step
+    /// hands its place to its next step, so the account's pipeline stays as full as the
+    /// dispatcher's per-account cap made it and never grows past it — with two, every
+    /// step could add one more in flight, and an account whose budget binds (a Zalo OA
+    /// behind the app-wide budget) would fill the workers with steps waiting for tokens
+    /// (C6, C7).
     pub push_follow_ups: usize,
     /// The lease of a step pushed that way (as the dispatcher's).
     pub lease: TimeDelta,
@@ -47,7 +52,7 @@ pub struct ExecutorSettings {
 impl Default for ExecutorSettings {
     fn default() -> Self {
         Self {
-            push_follow_ups: 2,
+            push_follow_ups: 1,
             lease: TimeDelta::seconds(120),
         }
     }
@@ -111,6 +116,29 @@ pub struct Executor {
     queue: StepQueue,
     clock: Clock,
     settings: ExecutorSettings,
+    prepared: Arc<PreparedCache>,
+}
+
+/// What a step needs from its connection that is fixed for a generation: the policy
+/// snapshot, parsed, and the credentials, opened. A connect or disconnect moves the
+/// generation, so a cached entry never goes stale; the cache saves a query, a
+/// decryption and a policy parse on every step.
+#[derive(Debug)]
+struct Prepared {
+    policy: Policy,
+    credentials: Credentials,
+}
+
+/// By (connection id, generation); an entry is a few kilobytes.
+type PreparedCache = quick_cache::sync::Cache<(i64, i64), Arc<Prepared>>;
+
+/// Connections a worker keeps prepared: more than the accounts it normally works on.
+const PREPARED_CONNECTIONS: usize = 4096;
+
+enum PrepareError {
+    Store(backfill_store::StoreError),
+    /// The run cannot go on: the reason is recorded on it.
+    Unusable(String),
 }
 
 impl Executor {
@@ -129,6 +157,7 @@ impl Executor {
             queue,
             clock,
             settings,
+            prepared: Arc::new(PreparedCache::new(PREPARED_CONNECTIONS)),
         }
     }
 
@@ -178,19 +207,14 @@ impl Executor {
                 )
                 .await;
         }
-        let policy: Policy = match serde_json::from_value(context.connection.policy.clone()) {
-            Ok(policy) => policy,
-            Err(error) => {
-                return self
-                    .fail(
-                        context,
-                        &format!("the stored policy is unreadable: {error}"),
-                    )
-                    .await;
-            }
+        let prepared = match self.prepared(context).await {
+            Ok(prepared) => prepared,
+            Err(PrepareError::Store(error)) => return self.store_unavailable(step_id, &error),
+            Err(PrepareError::Unusable(reason)) => return self.fail(context, &reason).await,
         };
+        let policy = &prepared.policy;
         let run_context = match RunContext::new(
-            &policy,
+            policy,
             context.connection.channel,
             context.run.connected_at,
             now,
@@ -208,14 +232,9 @@ impl Executor {
                 .await;
         }
 
-        // Everything that needs the store comes before the rate-limit token: the time
-        // between the grant and the call reaching the channel is what the limiter's
-        // headroom must absorb.
-        let credentials = match self.credentials(context).await {
-            Ok(credentials) => credentials,
-            Err(report) => return report,
-        };
-
+        // Everything that needs the store (the credentials above) comes before the
+        // rate-limit token: the time between the grant and the call reaching the channel
+        // is what the limiter's headroom must absorb.
         // C7: one token from the fleet-wide budget, or come back when there is one.
         let key = BudgetKey {
             channel: context.connection.channel,
@@ -263,7 +282,7 @@ impl Executor {
         let account = Account {
             channel: context.connection.channel,
             account_id: context.connection.account_id.clone(),
-            credentials,
+            credentials: prepared.credentials.clone(),
         };
         let started = Instant::now();
         let call_span = tracing::info_span!(
@@ -366,17 +385,32 @@ impl Executor {
         }
     }
 
-    async fn credentials(&self, context: &StepContext) -> Result<Credentials, StepReport> {
-        let stored = match self.store.decrypt_credentials(context.connection.id).await {
-            Ok(stored) => stored,
-            Err(error) => return Err(self.store_unavailable(context.step.id, &error)),
-        };
-        match Credentials::from_stored(context.connection.channel, &stored) {
-            Ok(credentials) => Ok(credentials),
-            Err(error) => Err(self
-                .fail(context, &format!("stored credentials unusable: {error}"))
-                .await),
-        }
+    /// The connection's policy and credentials for this step's generation, from the
+    /// cache or loaded into it.
+    async fn prepared(&self, context: &StepContext) -> Result<Arc<Prepared>, PrepareError> {
+        let connection = &context.connection;
+        let key = (connection.id, connection.generation);
+        self.prepared
+            .get_or_insert_async(&key, async {
+                let policy: Policy =
+                    serde_json::from_value(connection.policy.clone()).map_err(|error| {
+                        PrepareError::Unusable(format!("the stored policy is unreadable: {error}"))
+                    })?;
+                let stored = self
+                    .store
+                    .decrypt_credentials(connection.id)
+                    .await
+                    .map_err(PrepareError::Store)?;
+                let credentials =
+                    Credentials::from_stored(connection.channel, &stored).map_err(|error| {
+                        PrepareError::Unusable(format!("stored credentials unusable: {error}"))
+                    })?;
+                Ok(Arc::new(Prepared {
+                    policy,
+                    credentials,
+                }))
+            })
+            .await
     }
 
     /// Commits a page's plan; on success pushes the follow-ups that are due now.
@@ -397,14 +431,21 @@ impl Executor {
                     plan,
                     now,
                     http_calls,
+                    lease_follow_ups: (self.settings.push_follow_ups > 0).then_some(
+                        FollowUpLease {
+                            max: self.settings.push_follow_ups,
+                            lease: self.settings.lease,
+                        },
+                    ),
                 },
             )
             .instrument(commit_span)
             .await;
         match outcome {
             Ok(CommitOutcome::Committed {
-                new_steps,
+                leased,
                 run_transition,
+                ..
             }) => {
                 record_items(channel, plan);
                 match run_transition {
@@ -415,7 +456,7 @@ impl Executor {
                     }
                     None => {}
                 }
-                self.push_due(context, new_steps, now).await;
+                self.push(context, &leased).await;
                 StepReport::Committed
             }
             Ok(CommitOutcome::AlreadyDone) => StepReport::AlreadyDone,
@@ -424,35 +465,12 @@ impl Executor {
         }
     }
 
-    /// Leases and pushes the newest steps that are due now, slice first (C6, S4: the
-    /// next page follows at once instead of waiting for the dispatcher's next round).
-    async fn push_due(
-        &self,
-        context: &StepContext,
-        mut new_steps: Vec<NewStep>,
-        now: DateTime<Utc>,
-    ) {
-        new_steps.retain(|s| s.spec.not_before <= now);
-        new_steps.sort_by_key(|s| (s.spec.priority != Priority::Slice, s.id));
-        let ids: Vec<i64> = new_steps
-            .iter()
-            .take(self.settings.push_follow_ups)
-            .map(|s| s.id)
-            .collect();
-        if ids.is_empty() {
+    /// Pushes the follow-ups the commit leased (due now, slice first): the next page
+    /// follows at once instead of waiting for the dispatcher's next round (C6, S4).
+    async fn push(&self, context: &StepContext, leased: &[ClaimedStep]) {
+        if leased.is_empty() {
             return;
         }
-        let leased: Vec<ClaimedStep> = match self
-            .store
-            .lease_steps(&ids, now, self.settings.lease)
-            .await
-        {
-            Ok(leased) => leased,
-            Err(error) => {
-                tracing::warn!(error = %error, "could not lease follow-ups; the dispatcher will");
-                return;
-            }
-        };
         let traceparent = backfill_telemetry::current_traceparent()
             .or_else(|| context.step.trace_context.clone());
         let jobs: Vec<StepJob> = leased

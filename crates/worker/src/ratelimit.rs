@@ -12,12 +12,14 @@
 //! - a **slow-down factor** while the usage headers read 80% or more, which stretches
 //!   the account's emission interval for every pod before the channel throttles.
 //!
-//! A caller whose slot is near (at most [`MAX_RESERVATION`] away) gets that slot
-//! reserved — the script advances the budget for it atomically — and waits just that
-//! long: cheaper than a trip back through the dispatcher and the queue, which would
-//! otherwise leave an account at a fraction of its budget. A caller whose slot is
-//! further away is denied and told how long to wait; the worker reschedules the step
-//! for then instead of holding a worker slot, and spends no attempt.
+//! A caller whose slot is near gets that slot reserved — the script advances the budget
+//! for it atomically — and waits just that long: cheaper than a trip back through the
+//! dispatcher and the queue, which would otherwise leave an account at a fraction of its
+//! budget. Near means at most two of the account's own intervals away (and never more
+//! than [`MAX_RESERVATION`]): enough to keep an account at its pace, while a step queued
+//! behind a busy app-wide budget does not sit on a worker slot that another channel's
+//! step could use. A caller whose slot is further away is denied and told how long to
+//! wait; the worker reschedules the step for then, and spends no attempt.
 //!
 //! All keys of one channel share a Redis Cluster hash tag (`{prefix:channel}`), since a
 //! script may only touch keys of one slot.
@@ -56,7 +58,8 @@ pub struct BudgetKey {
 pub enum Admission {
     /// Call now.
     Granted,
-    /// Call after this long: the slot is reserved (at most [`MAX_RESERVATION`]).
+    /// Call after this long: the slot is reserved (at most two of the account's
+    /// intervals, and at most [`MAX_RESERVATION`]).
     Reserved { wait: Duration },
     /// Try again after this long.
     Denied {
@@ -152,6 +155,7 @@ impl FleetLimiter {
         }
         let [tat, app_tat, block, slow, app_block] = self.keys(key);
         let interval_us = emission_interval_us(budget.per_account_per_second);
+        let max_reserve = max_reservation(interval_us);
         let app_interval_us = budget.per_app_per_second.map_or(0, emission_interval_us);
         let (granted, wait_us, blocked): (i64, i64, i64) = self
             .acquire
@@ -164,7 +168,7 @@ impl FleetLimiter {
             .arg(budget.burst.max(1))
             .arg(app_interval_us)
             .arg(budget.burst.max(1))
-            .arg(MAX_RESERVATION.as_micros() as u64)
+            .arg(max_reserve.as_micros() as u64)
             .invoke_async(&mut self.redis.clone())
             .await?;
         Ok(if granted == 1 && wait_us > 0 {
@@ -258,6 +262,12 @@ pub fn slow_down_factor(max_percent: u32) -> u32 {
     }
 }
 
+/// How far away a slot may be and still be reserved for an account whose calls are
+/// `interval_us` apart (see the module doc).
+fn max_reservation(interval_us: u64) -> Duration {
+    MAX_RESERVATION.min(Duration::from_micros(2 * interval_us))
+}
+
 fn emission_interval_us(per_second: f64) -> u64 {
     (1_000_000.0 / (per_second * HEADROOM)).ceil() as u64
 }
@@ -284,30 +294,30 @@ end
 
 local slow = tonumber(redis.call('GET', KEYS[4]) or '1') or 1
 local max_reserve = tonumber(ARGV[5])
-local function probe(key, interval, burst)
-  local tat = tonumber(redis.call('GET', key) or '0') or 0
+
+-- GCRA on every budget the call draws from (the account's, and the app's when it has
+-- one). The call's slot is the earliest instant all of them allow; each budget's
+-- theoretical arrival time then advances from that slot, not from its own earliest:
+-- a call the app budget holds back is still one call of its account at the slot it
+-- really goes, so the account's next call is spaced from there.
+local budgets = {{KEYS[1], tonumber(ARGV[1]) * slow, tonumber(ARGV[2])}}
+if tonumber(ARGV[3]) > 0 then
+  budgets[2] = {KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4])}
+end
+local slot = now
+for i, b in ipairs(budgets) do
+  local tat = tonumber(redis.call('GET', b[1]) or '0') or 0
   if tat < now then tat = now end
-  local wait = math.max(0, tat - (burst - 1) * interval - now)
-  return wait <= max_reserve, wait, tat + interval
+  b[4] = tat
+  slot = math.max(slot, tat - (b[3] - 1) * b[2])
 end
-
-local acct_interval = tonumber(ARGV[1]) * slow
-local ok, wait, acct_tat = probe(KEYS[1], acct_interval, tonumber(ARGV[2]))
-if not ok then return {0, wait, 0} end
-
-local app_interval = tonumber(ARGV[3])
-local app_tat = nil
-if app_interval > 0 then
-  local app_ok, app_wait, new_app_tat = probe(KEYS[2], app_interval, tonumber(ARGV[4]))
-  if not app_ok then return {0, app_wait, 0} end
-  app_tat = new_app_tat
-  wait = math.max(wait, app_wait)
-end
+local wait = slot - now
+if wait > max_reserve then return {0, wait, 0} end
 
 -- Keys expire once fully rested, so idle accounts leave nothing behind.
-redis.call('SET', KEYS[1], acct_tat, 'PX', math.ceil((acct_tat - now) / 1000) + 1000)
-if app_tat then
-  redis.call('SET', KEYS[2], app_tat, 'PX', math.ceil((app_tat - now) / 1000) + 1000)
+for i, b in ipairs(budgets) do
+  local new_tat = math.max(b[4], slot) + b[2]
+  redis.call('SET', b[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1000)
 end
 return {1, wait, 0}
 "#;
@@ -367,29 +377,30 @@ impl LocalLimiter {
                 budget.burst.max(1),
             ));
         }
-        let mut new_tats = Vec::with_capacity(2);
-        let mut wait = Duration::ZERO;
+        // As the Lua script: the slot all budgets allow, then every budget advances
+        // from that slot.
+        let mut tats = Vec::with_capacity(2);
+        let mut slot = now;
         for (k, interval, burst) in &probes {
             let tat = map
                 .get(k)
                 .and_then(|s| s.tat)
                 .filter(|t| *t > now)
                 .unwrap_or(now);
-            let allow_at = tat
-                .checked_sub(*interval * (burst - 1))
-                .unwrap_or(now)
-                .max(now);
-            wait = wait.max(allow_at - now);
-            new_tats.push((k.clone(), tat + *interval));
+            let allow_at = tat.checked_sub(*interval * (burst - 1)).unwrap_or(now);
+            slot = slot.max(allow_at);
+            tats.push((k.clone(), tat, *interval));
         }
-        if wait > MAX_RESERVATION {
+        let wait = slot - now;
+        let account_interval = emission_interval_us(budget.per_account_per_second);
+        if wait > max_reservation(account_interval) {
             return Admission::Denied {
                 retry_after: wait,
                 reason: DenyReason::Budget,
             };
         }
-        for (k, tat) in new_tats {
-            map.entry(k).or_default().tat = Some(tat);
+        for (k, tat, interval) in tats {
+            map.entry(k).or_default().tat = Some(tat.max(slot) + interval);
         }
         if wait.is_zero() {
             Admission::Granted

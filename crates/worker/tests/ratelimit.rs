@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use backfill_policy::Channel;
 use backfill_policy::preset::RateBudget;
 use backfill_worker::ratelimit::{
-    Admission, BudgetKey, DenyReason, FleetLimiter, Limiter, LocalLimiter, MAX_RESERVATION, Usage,
+    Admission, BudgetKey, DenyReason, FleetLimiter, HEADROOM, Limiter, LocalLimiter,
+    MAX_RESERVATION, Usage,
 };
 
 fn redis_url() -> String {
@@ -209,4 +210,53 @@ async fn the_in_memory_limiter_keeps_the_same_budget() {
     .await;
     assert!((5..=7).contains(&calls.len()), "{} calls", calls.len());
     assert!(max_in_any_second(calls) <= 2);
+}
+
+/// C7, with an app budget that binds: a call the app's budget holds back still counts
+/// for its account at the moment it really goes, so the account's next call is spaced
+/// from there. (Spaced from the account's own earliest slot instead, two calls of one
+/// account queued behind a busy app would go one app interval apart: 11 calls in one
+/// second on a 10-per-second Zalo OA, in the 200-account load test.)
+async fn a_call_held_back_by_the_app_budget_still_spaces_its_account(limiter: Limiter) {
+    let budget = RateBudget {
+        per_account_per_second: 2.0,
+        burst: 1,
+        per_app_per_second: Some(4.0),
+    };
+    let account_interval = Duration::from_secs_f64(1.0 / (2.0 * HEADROOM));
+    // Two other accounts take the app's next slots.
+    for other in ["p2", "p3"] {
+        let admission = limiter.acquire(&page(other), &budget).await.unwrap();
+        assert!(!matches!(admission, Admission::Denied { .. }));
+    }
+    let first = limiter.acquire(&page("p1"), &budget).await.unwrap();
+    let second = limiter.acquire(&page("p1"), &budget).await.unwrap();
+
+    let slot = |admission: Admission| match admission {
+        Admission::Granted => Some(Duration::ZERO),
+        Admission::Reserved { wait } => Some(wait),
+        Admission::Denied { .. } => None,
+    };
+    let first = slot(first).expect("the first call of p1 has a slot behind the app's queue");
+    assert!(first > Duration::ZERO, "the app budget holds it back");
+    if let Some(second) = slot(second) {
+        assert!(
+            second >= first + account_interval - Duration::from_millis(5),
+            "p1's calls at {first:?} and {second:?}: closer than its own interval {account_interval:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn fleet_a_call_held_back_by_the_app_budget_still_spaces_its_account() {
+    a_call_held_back_by_the_app_budget_still_spaces_its_account(fleet_limiter(&prefix()).await)
+        .await;
+}
+
+#[tokio::test]
+async fn local_a_call_held_back_by_the_app_budget_still_spaces_its_account() {
+    a_call_held_back_by_the_app_budget_still_spaces_its_account(Limiter::Local(
+        LocalLimiter::default(),
+    ))
+    .await;
 }

@@ -42,6 +42,7 @@ async fn a_committed_step_stores_its_items_and_its_follow_ups(db: TestDb) {
     let CommitOutcome::Committed {
         new_steps,
         run_transition,
+        ..
     } = outcome
     else {
         panic!("expected a commit, got {outcome:?}");
@@ -379,6 +380,7 @@ async fn committing_an_unknown_step_is_an_error(db: TestDb) {
                 plan: &Plan::default(),
                 now: at(0),
                 http_calls: 1,
+                lease_follow_ups: None,
             },
         )
         .await;

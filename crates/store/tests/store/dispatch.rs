@@ -7,7 +7,9 @@ use std::sync::Arc;
 use backfill_policy::Priority::{Backlog, Slice};
 use backfill_policy::planner::Plan;
 use backfill_policy::{Channel, Priority};
-use backfill_store::{ClaimLimits, ClaimedStep, CommitOutcome};
+use backfill_store::{
+    ClaimLimits, ClaimedStep, CommitInput, CommitOutcome, FollowUpLease, RunTransition,
+};
 use chrono::TimeDelta;
 
 use crate::support::*;
@@ -77,6 +79,47 @@ async fn slice_steps_are_claimed_before_backlog(db: TestDb) {
     assert_eq!(
         claimed[0].trace_context.as_deref(),
         Some("00-trace-span-01")
+    );
+}
+
+/// S4: a run's backlog waits for its slice. Within an account the slice takes the
+/// rate-limit budget first; the backlog is claimed once the last slice step is done. A
+/// run that opens with no slice step (a load-more) has nothing to wait for.
+async fn a_run_s_backlog_waits_until_its_slice_is_complete(db: TestDb) {
+    db.tenant("t1").await;
+    let first = [
+        fetch_messages("backlog", 0, Backlog, at(0)),
+        fetch_messages("slice", 0, Slice, at(0)),
+    ];
+    let run = db.connect("t1", "page-1", at(0), &first).await;
+    let backlog_only = db
+        .connect("t1", "page-2", at(0), &message_steps("b", 1, Backlog))
+        .await;
+
+    let claimed = db.store.claim_due(at(1), limits(10, 10)).await.unwrap();
+    let claimed_ids: HashSet<i64> = claimed.iter().map(|c| c.step_id).collect();
+    let slice_step = run.steps.iter().find(|s| s.spec.priority == Slice).unwrap();
+    assert_eq!(
+        claimed_ids,
+        HashSet::from([slice_step.id, backlog_only.steps[0].id]),
+        "the slice step, and the backlog of the run without a slice; not the other backlog"
+    );
+    let CommitOutcome::Committed { run_transition, .. } =
+        db.commit(slice_step.id, &Plan::default(), at(2)).await
+    else {
+        panic!("expected a commit");
+    };
+    assert_eq!(run_transition, Some(RunTransition::SliceCompleted));
+
+    let after = db.store.claim_due(at(2), limits(10, 10)).await.unwrap();
+    let backlog_step = run
+        .steps
+        .iter()
+        .find(|s| s.spec.priority == Backlog)
+        .unwrap();
+    assert_eq!(
+        after.iter().map(|c| c.step_id).collect::<Vec<_>>(),
+        [backlog_step.id]
     );
 }
 
@@ -227,56 +270,61 @@ async fn a_released_step_is_due_again_and_a_renewed_lease_holds(db: TestDb) {
     assert!(during_renewed_lease.is_empty());
 }
 
-/// A worker leases the follow-ups it pushes itself: only those still pending and due,
-/// so a step the dispatcher took meanwhile, or one deferred, is not handed out twice.
-async fn a_worker_leases_only_its_follow_ups_that_are_pending_and_due(db: TestDb) {
+/// A commit leases, in its own transaction, the follow-ups its worker will push: only
+/// those due now, slice first, at most as many as asked, and no backlog while the run's
+/// slice is open; the dispatcher then passes over them, and the others stay for it.
+async fn a_commit_leases_its_due_follow_ups_slice_first(db: TestDb) {
     db.tenant("t1").await;
     db.connect("t1", "page-1", at(0), &[listing(0, Slice, at(0))])
         .await;
     let claimed = db.store.claim_due(at(1), limits(10, 10)).await.unwrap();
-    let mut follow_ups = message_steps("c", 3, Slice);
-    follow_ups[2].not_before = at(600);
+    let mut follow_ups = message_steps("b", 1, Backlog);
+    follow_ups.extend(message_steps("s", 3, Slice));
+    follow_ups[3].not_before = at(600); // a slice step that is not due yet
     let plan = Plan {
         follow_ups,
         ..Plan::default()
     };
-    let CommitOutcome::Committed { new_steps, .. } =
-        db.commit(claimed[0].step_id, &plan, at(2)).await
+    let outcome = db
+        .store
+        .commit_step(
+            claimed[0].step_id,
+            CommitInput {
+                plan: &plan,
+                now: at(2),
+                http_calls: 1,
+                lease_follow_ups: Some(FollowUpLease {
+                    max: 1,
+                    lease: TimeDelta::minutes(30),
+                }),
+            },
+        )
+        .await
+        .unwrap();
+    let CommitOutcome::Committed {
+        new_steps, leased, ..
+    } = outcome
     else {
-        panic!("expected a commit");
+        panic!("expected a commit, got {outcome:?}");
     };
-    let ids: Vec<i64> = new_steps.iter().map(|s| s.id).collect();
-    // The dispatcher takes one of them first.
-    let taken = db.store.claim_due(at(2), limits(1, 10)).await.unwrap();
-    assert_eq!(taken.len(), 1);
+    let id_of = |i: usize| new_steps[i].id;
+    let leased_ids: Vec<i64> = leased.iter().map(|c| c.step_id).collect();
+    assert_eq!(leased_ids, [id_of(1)], "the first due slice step");
+    assert_eq!(leased[0].priority, Slice);
+    assert_eq!(leased[0].lease_until, at(32));
 
-    let leased = db
-        .store
-        .lease_steps(&ids, at(2), TimeDelta::minutes(30))
-        .await
-        .unwrap();
-
-    let leased_ids: HashSet<i64> = leased.iter().map(|c| c.step_id).collect();
-    let expected: HashSet<i64> = ids[..2]
-        .iter()
-        .copied()
-        .filter(|id| *id != taken[0].step_id)
-        .collect();
+    let dispatched = db.store.claim_due(at(3), limits(10, 10)).await.unwrap();
+    let dispatched_ids: Vec<i64> = dispatched.iter().map(|c| c.step_id).collect();
     assert_eq!(
-        leased_ids, expected,
-        "neither the dispatcher's step nor the deferred one"
+        dispatched_ids,
+        [id_of(2)],
+        "the other due slice step; not the leased one, the undue one, or the backlog"
     );
-    assert!(leased.iter().all(|c| c.lease_until == at(32)));
-    let again = db
-        .store
-        .lease_steps(&ids, at(3), TimeDelta::minutes(30))
-        .await
-        .unwrap();
-    assert!(again.is_empty(), "a leased step is not leased twice");
 }
 
 on_both_backends!(
-    a_worker_leases_only_its_follow_ups_that_are_pending_and_due,
+    a_run_s_backlog_waits_until_its_slice_is_complete,
+    a_commit_leases_its_due_follow_ups_slice_first,
     an_account_with_ten_thousand_due_steps_does_not_hold_back_another,
     slice_steps_are_claimed_before_backlog,
     no_account_has_more_than_its_cap_in_flight,
