@@ -116,6 +116,7 @@ async fn two_hundred_accounts_at_once_every_slice_lands_and_no_page_exceeds_its_
     // dispatcher; a slice held back behind the big Page or behind another channel's
     // accounts (C6) misses it by far.
     let mut within_promise = 0;
+    let mut missed_promise: std::collections::BTreeMap<Channel, usize> = Default::default();
     let mut late = Vec::new();
     let mut worst = (0.0f64, String::new());
     for &(channel, account, took, calls) in &slices {
@@ -129,6 +130,9 @@ async fn two_hundred_accounts_at_once_every_slice_lands_and_no_page_exceeds_its_
         let promise = bound * 2 + Duration::from_secs(1) * path;
         let limit = bound * 3 + Duration::from_secs(2) * path;
         within_promise += usize::from(took <= promise);
+        if took > promise {
+            *missed_promise.entry(channel).or_default() += 1;
+        }
         let line = format!(
             "{channel} {account}: {took:.1?} for {calls} slice calls, bound {bound:.1?}, limit {limit:.1?}"
         );
@@ -141,7 +145,7 @@ async fn two_hundred_accounts_at_once_every_slice_lands_and_no_page_exceeds_its_
         }
     }
     eprintln!(
-        "small slices: {within_promise} of {} within twice their own rate-limit bound (+1 s per step of the critical path); slowest {:.2}x of that ({})",
+        "small slices: {within_promise} of {} within twice their own rate-limit bound (+1 s per step of the critical path); missed by channel {missed_promise:?}; slowest {:.2}x of that ({})",
         slices.len(),
         worst.0,
         worst.1

@@ -222,7 +222,7 @@ impl Bench {
                         plan,
                         now,
                         http_calls: 1,
-                        lease_follow_ups: None,
+                        hand_off: None,
                     },
                 )
                 .await
@@ -237,7 +237,7 @@ impl Bench {
                         plan,
                         now,
                         http_calls: 1,
-                        lease_follow_ups: None,
+                        hand_off: None,
                     },
                 )
                 .await

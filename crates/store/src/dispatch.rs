@@ -32,7 +32,7 @@ use crate::Store;
 use crate::connections::parse_channel;
 use crate::db::{Arg, Dialect, args};
 use crate::error::Result;
-use crate::steps::priority_from_code;
+use crate::steps::{priority_code, priority_from_code};
 
 /// Bounds of one claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +149,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let ids: Vec<i64> = picked.into_iter().map(|(id,)| id).collect();
-        let leased = lease_ids(&mut tx, &ids, lease_until, now, LeaseOf::Picked).await?;
+        let leased = lease_ids(&mut tx, &ids, lease_until, now).await?;
         tx.commit().await?;
         in_order(&ids, leased)
     }
@@ -190,69 +190,90 @@ impl Store {
     }
 }
 
-/// Leases, inside a committing transaction, those of `new_steps` that are due at
-/// `now`: slice first, then in the order they were inserted, at most `lease.max`
-/// ([`crate::FollowUpLease`]). The caller leaves out backlog steps of a run whose
-/// slice is still open, as the claim does.
-pub(crate) async fn lease_due_follow_ups<'a>(
+/// What a lease returns: a [`LeasedRow`].
+macro_rules! returning_leased {
+    () => {
+        "RETURNING id, run_id, connection_id, tenant_id, channel, kind, priority, trace_context, lease_until"
+    };
+}
+
+/// Leases, inside a committing transaction, the run's next due steps ([`crate::HandOff`]):
+/// pending and due at `now`, slice first, then by due time and age — the order of the
+/// claim's account turn — and backlog only once the slice is complete (`backlog_open`).
+/// A step a dispatcher is claiming at this moment is passed over, not waited for.
+pub(crate) async fn lease_next_due_of_run(
     tx: &mut crate::db::Session,
-    new_steps: impl Iterator<Item = &'a crate::NewStep>,
-    lease: crate::FollowUpLease,
+    run_id: &str,
+    backlog_open: bool,
+    hand_off: crate::HandOff,
     now: DateTime<Utc>,
 ) -> Result<Vec<ClaimedStep>> {
-    let mut due: Vec<&crate::NewStep> = new_steps.filter(|s| s.spec.not_before <= now).collect();
-    due.sort_by_key(|s| (s.spec.priority != Priority::Slice, s.id));
-    let ids: Vec<i64> = due.iter().take(lease.max).map(|s| s.id).collect();
-    if ids.is_empty() {
+    if hand_off.max == 0 {
         return Ok(Vec::new());
     }
-    let leased = lease_ids(tx, &ids, now + lease.lease, now, LeaseOf::PendingDue).await?;
-    in_order(&ids, leased)
+    macro_rules! hand_off_sql {
+        ($locking:literal) => {
+            concat!(
+                "UPDATE steps SET status = 'leased', lease_until = $3, updated_at = $4
+                 WHERE id IN (SELECT id FROM steps
+                              WHERE run_id = $1 AND status = 'pending' AND not_before <= $4
+                                AND priority <= $5
+                              ORDER BY priority, not_before, id
+                              LIMIT $2 ",
+                $locking,
+                ")\n",
+                returning_leased!()
+            )
+        };
+    }
+    let sql = match tx.dialect() {
+        Dialect::Postgres => hand_off_sql!("FOR UPDATE SKIP LOCKED"),
+        Dialect::Sqlite => hand_off_sql!(""),
+    };
+    let highest_priority = if backlog_open {
+        Priority::Backlog
+    } else {
+        Priority::Slice
+    };
+    let mut leased: Vec<LeasedRow> = tx
+        .fetch_all(
+            sql,
+            args![
+                run_id,
+                hand_off.max,
+                now + hand_off.lease,
+                now,
+                priority_code(highest_priority)
+            ],
+        )
+        .await?;
+    // RETURNING has no order: slice first, then oldest first, as they are pushed together.
+    leased.sort_by_key(|row| (row.priority, row.id));
+    leased.into_iter().map(claimed).collect()
 }
 
-/// Which steps a lease may take.
-#[derive(Clone, Copy)]
-enum LeaseOf {
-    /// Those a claim picked (it checked them under its own locks).
-    Picked,
-    /// Only those still pending and due (a commit's follow-ups).
-    PendingDue,
-}
-
-/// Marks `ids` leased until `lease_until` and returns what it leased.
+/// Marks `ids` leased until `lease_until` and returns what it leased (a claim's pick,
+/// checked under the claim's own locks).
 async fn lease_ids(
     tx: &mut crate::db::Session,
     ids: &[i64],
     lease_until: DateTime<Utc>,
     now: DateTime<Utc>,
-    of: LeaseOf,
 ) -> Result<Vec<LeasedRow>> {
     macro_rules! lease_sql {
-        ($id_match:literal, $condition:literal) => {
+        ($id_match:literal) => {
             concat!(
                 "UPDATE steps SET status = 'leased', lease_until = $2, updated_at = $3
                  WHERE ",
                 $id_match,
-                " AND ",
-                $condition,
-                "
-                 RETURNING id, run_id, connection_id, tenant_id, channel, kind, priority,
-                           trace_context, lease_until"
+                "\n",
+                returning_leased!()
             )
         };
     }
-    let sql = match (tx.dialect(), of) {
-        (Dialect::Postgres, LeaseOf::Picked) => lease_sql!("id = ANY($1)", "TRUE"),
-        (Dialect::Postgres, LeaseOf::PendingDue) => {
-            lease_sql!("id = ANY($1)", "status = 'pending' AND not_before <= $3")
-        }
-        (Dialect::Sqlite, LeaseOf::Picked) => {
-            lease_sql!("id IN (SELECT value FROM json_each($1))", "TRUE")
-        }
-        (Dialect::Sqlite, LeaseOf::PendingDue) => lease_sql!(
-            "id IN (SELECT value FROM json_each($1))",
-            "status = 'pending' AND not_before <= $3"
-        ),
+    let sql = match tx.dialect() {
+        Dialect::Postgres => lease_sql!("id = ANY($1)"),
+        Dialect::Sqlite => lease_sql!("id IN (SELECT value FROM json_each($1))"),
     };
     tx.fetch_all(
         sql,
@@ -270,20 +291,19 @@ fn in_order(ids: &[i64], mut leased: Vec<LeasedRow>) -> Result<Vec<ClaimedStep>>
     let position: std::collections::HashMap<i64, usize> =
         ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
     leased.sort_by_key(|row| position[&row.id]);
-    leased
-        .into_iter()
-        .map(|row| {
-            Ok(ClaimedStep {
-                step_id: row.id,
-                channel: parse_channel(&row.channel, row.connection_id)?,
-                run_id: row.run_id,
-                connection_id: row.connection_id,
-                tenant_id: row.tenant_id,
-                kind: row.kind,
-                priority: priority_from_code(row.priority)?,
-                trace_context: row.trace_context,
-                lease_until: row.lease_until,
-            })
-        })
-        .collect()
+    leased.into_iter().map(claimed).collect()
+}
+
+fn claimed(row: LeasedRow) -> Result<ClaimedStep> {
+    Ok(ClaimedStep {
+        step_id: row.id,
+        channel: parse_channel(&row.channel, row.connection_id)?,
+        run_id: row.run_id,
+        connection_id: row.connection_id,
+        tenant_id: row.tenant_id,
+        kind: row.kind,
+        priority: priority_from_code(row.priority)?,
+        trace_context: row.trace_context,
+        lease_until: row.lease_until,
+    })
 }

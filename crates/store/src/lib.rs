@@ -63,8 +63,8 @@ pub use inbox::{Account, InboxPage, StoredConversation, StoredMessage};
 pub use runs::{FailOutcome, ItemCounts, Progress, RunSummary, StepCounts};
 pub use status::{ConnectionState, EventKind, RunStatus, StartedBy, StepStatus};
 pub use steps::{
-    CommitInput, CommitOutcome, FollowUpLease, NewStep, Reschedule, RescheduleOutcome,
-    RunTransition, StepContext, StoredStep,
+    CommitInput, CommitOutcome, HandOff, NewStep, Reschedule, RescheduleOutcome, RunTransition,
+    StepContext, StoredStep,
 };
 pub use tenants::{NewTenant, Tenant};
 

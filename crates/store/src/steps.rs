@@ -22,7 +22,7 @@ use serde::Serialize;
 use crate::Store;
 use crate::connections::{ConnectionInfo, Lock, LockedConnection, lock_connection, store_resume};
 use crate::db::{Dialect, Session, args};
-use crate::dispatch::{ClaimedStep, lease_due_follow_ups};
+use crate::dispatch::{ClaimedStep, lease_next_due_of_run};
 use crate::error::{Result, StoreError};
 use crate::pages::{ItemOwner, StepOwner, insert_steps, write_items};
 use crate::runs::{ClosedStep, FailOutcome, RunSummary, close_step, fail_run_locked};
@@ -84,18 +84,20 @@ pub struct CommitInput<'a> {
     pub now: DateTime<Utc>,
     /// Channel API calls the step made, for progress (normally 1).
     pub http_calls: u32,
-    /// Lease some of the follow-ups that are due at once, in the same transaction, for
-    /// the worker to push to the queue itself (see [`FollowUpLease`]).
-    pub lease_follow_ups: Option<FollowUpLease>,
+    /// Hand the finished step's place on to the run's next due steps, leased in the same
+    /// transaction for the worker to push to the queue itself (see [`HandOff`]).
+    pub hand_off: Option<HandOff>,
 }
 
-/// Which follow-ups a commit leases for its worker: those due at once, slice first, at
-/// most `max`. The next page of a walk then follows without waiting for the
-/// dispatcher's next round (S4), and leasing it in the committing transaction saves a
-/// second transaction per step.
+/// A finished step hands its place in its account's pipeline on to the run's next due
+/// steps: at most `max` of them, leased in the committing transaction, in the order the
+/// dispatcher would take them (slice first, then by due time; no backlog while the
+/// slice is open, S4). The worker pushes them itself, so an account stays as busy as the
+/// dispatcher's per-account cap made it without waiting for the dispatcher's next round
+/// and its trip through the queue (C6); with `max` 1 it never grows past that cap.
 #[derive(Debug, Clone, Copy)]
-pub struct FollowUpLease {
-    pub max: usize,
+pub struct HandOff {
+    pub max: u32,
     /// As long as the dispatcher's lease.
     pub lease: chrono::TimeDelta,
 }
@@ -116,7 +118,7 @@ pub enum CommitOutcome {
     Committed {
         /// Follow-ups inserted by this commit (not those an earlier execution inserted).
         new_steps: Vec<NewStep>,
-        /// The follow-ups leased for the queue ([`CommitInput::lease_follow_ups`]), in
+        /// The steps leased for the queue ([`CommitInput::hand_off`]), in
         /// the order to push them. The worker pushes them; if it cannot, their lease
         /// expires and the dispatcher claims them.
         leased: Vec<ClaimedStep>,
@@ -408,7 +410,7 @@ impl Store {
             plan,
             now,
             http_calls,
-            lease_follow_ups,
+            hand_off,
         } = input;
         let mut tx = self.pools.begin().await?;
         // Storing a resume point updates the connection row; taking it exclusively now
@@ -500,14 +502,13 @@ impl Store {
         };
         let closed = close_step(&mut tx, &home.run_id, closed, now).await?;
         let run_transition = closed.transition;
-        let leased = match lease_follow_ups {
-            Some(lease) => {
-                let leasable = new_steps
-                    .iter()
-                    .filter(|s| s.spec.priority == Priority::Slice || closed.slice_complete);
-                lease_due_follow_ups(&mut tx, leasable, lease, now).await?
+        let leased = match hand_off {
+            // A completed run has nothing left to hand on.
+            Some(hand_off) if run_transition != Some(RunTransition::Completed) => {
+                lease_next_due_of_run(&mut tx, &home.run_id, closed.slice_complete, hand_off, now)
+                    .await?
             }
-            None => Vec::new(),
+            _ => Vec::new(),
         };
         tx.commit().await?;
         if run_transition == Some(RunTransition::Completed) {

@@ -256,6 +256,8 @@ pub enum WaitReason {
     Blocked,
     /// This process's local cap (`governor`) was reached.
     Local,
+    /// The call could not leave on time for its slot and took a new one.
+    Late,
 }
 
 impl WaitReason {
@@ -264,6 +266,7 @@ impl WaitReason {
             Self::Budget => "budget",
             Self::Blocked => "blocked",
             Self::Local => "local",
+            Self::Late => "late",
         }
     }
 }

@@ -105,7 +105,9 @@ impl Wiring {
         let limiter = Limiter::Fleet(FleetLimiter::new(
             manager,
             self.limiter_prefix.clone(),
-            NonZeroU32::new(50).unwrap(),
+            // The shipped `worker.local_per_second` (config/default.toml): a lower
+            // per-process ceiling would bind before the channels' budgets in the load test.
+            NonZeroU32::new(100).unwrap(),
         ));
         let queue = StepQueue::connect(&self.queue_settings("pusher"))
             .await

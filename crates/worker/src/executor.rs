@@ -21,8 +21,8 @@ use backfill_channels::{Account, CallResult, Connector, Credentials, Outcome, Th
 use backfill_policy::planner::{self, Plan, RunContext};
 use backfill_policy::{Channel, Policy};
 use backfill_store::{
-    ClaimedStep, CommitInput, CommitOutcome, FollowUpLease, Reschedule, RescheduleOutcome,
-    RunTransition, StepContext, Store,
+    ClaimedStep, CommitInput, CommitOutcome, HandOff, Reschedule, RescheduleOutcome, RunTransition,
+    StepContext, Store,
 };
 use backfill_telemetry::metrics::{DeferralReason, ItemKind, ThrottleSource, WaitReason};
 use backfill_telemetry::{metrics, spans};
@@ -32,19 +32,20 @@ use tracing::Instrument;
 
 use crate::clock::Clock;
 use crate::queue::{StepJob, StepQueue};
-use crate::ratelimit::{Admission, BudgetKey, DenyReason, Limiter, Usage};
+use crate::ratelimit::{Admission, BudgetKey, DenyReason, LATE_CALL, Limiter, Usage};
 
 /// How the executor hands work on.
 #[derive(Debug, Clone)]
 pub struct ExecutorSettings {
-    /// Follow-ups that are due at once are pushed straight to the queue, at most this
-    /// many per finished step; the rest wait for the dispatcher. One: the finished step
-    /// hands its place to its next step, so the account's pipeline stays as full as the
-    /// dispatcher's per-account cap made it and never grows past it — with two, every
-    /// step could add one more in flight, and an account whose budget binds (a Zalo OA
-    /// behind the app-wide budget) would fill the workers with steps waiting for tokens
-    /// (C6, C7).
-    pub push_follow_ups: usize,
+    /// A finished step leases its run's next due steps in its commit and pushes them
+    /// straight to the queue, at most this many; the rest wait for the dispatcher
+    /// ([`backfill_store::HandOff`]). One: the finished step hands its place on, so the
+    /// account's pipeline stays as full as the dispatcher's per-account cap made it and
+    /// never grows past it — with two, every step could add one more in flight, and an
+    /// account whose budget binds (a Zalo OA behind the app-wide budget) would fill the
+    /// workers with steps waiting for tokens (C6, C7). Zero leaves everything to the
+    /// dispatcher.
+    pub hand_off: u32,
     /// The lease of a step pushed that way (as the dispatcher's).
     pub lease: TimeDelta,
 }
@@ -52,7 +53,7 @@ pub struct ExecutorSettings {
 impl Default for ExecutorSettings {
     fn default() -> Self {
         Self {
-            push_follow_ups: 1,
+            hand_off: 1,
             lease: TimeDelta::seconds(120),
         }
     }
@@ -131,6 +132,10 @@ struct Prepared {
 
 /// By (connection id, generation); an entry is a few kilobytes.
 type PreparedCache = quick_cache::sync::Cache<(i64, i64), Arc<Prepared>>;
+
+/// A worker that misses its rate-limit slot this many times in a row is overloaded: the
+/// step goes back to the store and comes back in a second, maybe to another worker.
+const LATE_CALLS_BEFORE_RESCHEDULE: u32 = 3;
 
 /// Connections a worker keeps prepared: more than the accounts it normally works on.
 const PREPARED_CONNECTIONS: usize = 4096;
@@ -243,35 +248,65 @@ impl Executor {
         let rules = policy
             .channel(context.connection.channel)
             .expect("RunContext checked the channel");
-        match self.limiter.acquire(&key, &rules.rate).await {
-            Ok(Admission::Granted) => {}
-            // The slot is ours, a moment away: waiting for it here is cheaper than a trip
-            // back through the dispatcher and the queue.
-            Ok(Admission::Reserved { wait }) => tokio::time::sleep(wait).await,
-            Ok(Admission::Denied {
-                retry_after,
-                reason,
-            }) => {
-                metrics().ratelimit_wait(context.connection.channel, wait_reason(reason));
-                let at = now + to_delta(retry_after) + small_jitter();
-                return self
-                    .reschedule(
-                        context,
-                        at,
-                        "waiting for rate-limit budget",
-                        false,
-                        StepReport::RateLimited,
-                    )
-                    .await;
+        let mut late = 0;
+        loop {
+            let asked = Instant::now();
+            // The slot is no earlier than `asked` (+ the reservation): a lateness measured
+            // from it errs on the side of taking a new slot.
+            let slot = match self.limiter.acquire(&key, &rules.rate).await {
+                Ok(Admission::Granted) => asked,
+                // The slot is ours, a moment away: waiting for it here is cheaper than a
+                // trip back through the dispatcher and the queue.
+                Ok(Admission::Reserved { wait }) => {
+                    tokio::time::sleep(wait).await;
+                    asked + wait
+                }
+                Ok(Admission::Denied {
+                    retry_after,
+                    reason,
+                }) => {
+                    metrics().ratelimit_wait(context.connection.channel, wait_reason(reason));
+                    let at = now + to_delta(retry_after) + small_jitter();
+                    return self
+                        .reschedule(
+                            context,
+                            at,
+                            "waiting for rate-limit budget",
+                            false,
+                            StepReport::RateLimited,
+                        )
+                        .await;
+                }
+                Err(error) => {
+                    tracing::warn!(step_id, error = %error, "rate limiter unreachable");
+                    let at = now + TimeDelta::seconds(1) + small_jitter();
+                    return self
+                        .reschedule(
+                            context,
+                            at,
+                            "rate limiter unreachable",
+                            false,
+                            StepReport::RateLimited,
+                        )
+                        .await;
+                }
+            };
+            // A call that leaves well after its slot (a starved runtime, a paused process)
+            // could reach the channel right before the account's next call, on time, and
+            // make one call too many in the channel's second: it gives its slot up and
+            // takes a new one, behind every call already granted (C7).
+            if slot.elapsed() <= LATE_CALL {
+                break;
             }
-            Err(error) => {
-                tracing::warn!(step_id, error = %error, "rate limiter unreachable");
+            late += 1;
+            metrics().ratelimit_wait(context.connection.channel, WaitReason::Late);
+            if late == LATE_CALLS_BEFORE_RESCHEDULE {
                 let at = now + TimeDelta::seconds(1) + small_jitter();
                 return self
                     .reschedule(
                         context,
                         at,
-                        "rate limiter unreachable",
+                        "this worker could not make its rate-limit slot in time",
                         false,
                         StepReport::RateLimited,
                     )
@@ -413,7 +448,7 @@ impl Executor {
             .await
     }
 
-    /// Commits a page's plan; on success pushes the follow-ups that are due now.
+    /// Commits a page's plan; on success pushes the steps the commit handed its place to.
     async fn commit(
         &self,
         context: &StepContext,
@@ -431,12 +466,10 @@ impl Executor {
                     plan,
                     now,
                     http_calls,
-                    lease_follow_ups: (self.settings.push_follow_ups > 0).then_some(
-                        FollowUpLease {
-                            max: self.settings.push_follow_ups,
-                            lease: self.settings.lease,
-                        },
-                    ),
+                    hand_off: (self.settings.hand_off > 0).then_some(HandOff {
+                        max: self.settings.hand_off,
+                        lease: self.settings.lease,
+                    }),
                 },
             )
             .instrument(commit_span)
@@ -465,8 +498,9 @@ impl Executor {
         }
     }
 
-    /// Pushes the follow-ups the commit leased (due now, slice first): the next page
-    /// follows at once instead of waiting for the dispatcher's next round (C6, S4).
+    /// Pushes the steps the commit leased (the run's next due ones, slice first): the
+    /// account's next call follows at once instead of waiting for the dispatcher's next
+    /// round (C6, S4).
     async fn push(&self, context: &StepContext, leased: &[ClaimedStep]) {
         if leased.is_empty() {
             return;

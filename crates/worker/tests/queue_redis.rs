@@ -18,7 +18,7 @@ use backfill_worker::queue::{
 };
 use queue_support::{
     GRACE, TestQueue, Workers, gated_handler, job, receive, reporting_handler, shared_redis_url,
-    wait_until,
+    ten_pushes_one_after_another, wait_until,
 };
 use redis::AsyncCommands;
 use serde_json::Value;
@@ -378,6 +378,27 @@ async fn an_idle_worker_picks_up_a_new_job_well_before_its_next_heartbeat() {
         waited < Duration::from_secs(1),
         "idle worker took {waited:?}"
     );
+    workers.shut_down().await;
+}
+
+/// A push wakes idle workers (`queue/wake.rs`): with the longest poll interval allowed
+/// (1 s), ten pushes one after another, each waiting for the last to be delivered, take
+/// well under two seconds; polling alone would take about five.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_wakes_an_idle_worker_without_waiting_for_its_poll() {
+    let queue = TestQueue::new(&shared_redis_url(), "wake");
+    let settings = QueueSettings {
+        poll_interval: QueueSettings::MAX_POLL_INTERVAL,
+        ..queue.settings("pod")
+    };
+    let (sender, mut jobs) = mpsc::unbounded_channel();
+    let workers = Workers::start(settings, reporting_handler(sender), GRACE);
+    wait_for_workers(&queue, 1).await;
+    let steps = StepQueue::connect(&queue.settings("pusher")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let took = ten_pushes_one_after_another(&steps, &mut jobs).await;
+    assert!(took < Duration::from_secs(2), "ten pushes took {took:?}");
     workers.shut_down().await;
 }
 

@@ -12,7 +12,8 @@ use backfill_worker::queue::{
     QueueBackend, QueueDepth, QueueError, QueueSettings, StepJob, StepQueue,
 };
 use queue_support::{
-    GRACE, ScratchDir, Workers, gated_handler, job, receive, reporting_handler, wait_until,
+    GRACE, ScratchDir, Workers, gated_handler, job, receive, reporting_handler,
+    ten_pushes_one_after_another, wait_until,
 };
 use sqlx::SqlitePool;
 use sqlx::sqlite::SqliteConnectOptions;
@@ -69,6 +70,27 @@ async fn pushed_jobs_are_delivered_from_a_queue_file_of_its_own() {
     workers.shut_down().await;
     received.sort_by_key(|job| job.step_id);
     assert_eq!(received, pushed);
+}
+
+/// A push wakes the idle workers of the same process (`queue/wake.rs`): with the longest
+/// poll interval allowed (1 s), ten pushes one after another, each waiting for the last
+/// to be delivered, take well under two seconds; polling alone would take about five.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_wakes_an_idle_worker_of_the_same_process() {
+    let dir = ScratchDir::new("sqlite-wake");
+    let file = dir.path().join("queue.sqlite");
+    let settings = QueueSettings {
+        poll_interval: QueueSettings::MAX_POLL_INTERVAL,
+        ..settings(&file)
+    };
+    let steps = StepQueue::connect(&settings).await.unwrap();
+    let (sender, mut jobs) = mpsc::unbounded_channel();
+    let workers = Workers::start(settings, reporting_handler(sender), GRACE);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let took = ten_pushes_one_after_another(&steps, &mut jobs).await;
+    assert!(took < Duration::from_secs(2), "ten pushes took {took:?}");
+    workers.shut_down().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

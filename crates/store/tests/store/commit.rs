@@ -380,7 +380,7 @@ async fn committing_an_unknown_step_is_an_error(db: TestDb) {
                 plan: &Plan::default(),
                 now: at(0),
                 http_calls: 1,
-                lease_follow_ups: None,
+                hand_off: None,
             },
         )
         .await;

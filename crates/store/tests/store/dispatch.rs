@@ -8,7 +8,7 @@ use backfill_policy::Priority::{Backlog, Slice};
 use backfill_policy::planner::Plan;
 use backfill_policy::{Channel, Priority};
 use backfill_store::{
-    ClaimLimits, ClaimedStep, CommitInput, CommitOutcome, FollowUpLease, RunTransition,
+    ClaimLimits, ClaimedStep, CommitInput, CommitOutcome, HandOff, RunTransition,
 };
 use chrono::TimeDelta;
 
@@ -270,20 +270,31 @@ async fn a_released_step_is_due_again_and_a_renewed_lease_holds(db: TestDb) {
     assert!(during_renewed_lease.is_empty());
 }
 
-/// A commit leases, in its own transaction, the follow-ups its worker will push: only
-/// those due now, slice first, at most as many as asked, and no backlog while the run's
-/// slice is open; the dispatcher then passes over them, and the others stay for it.
-async fn a_commit_leases_its_due_follow_ups_slice_first(db: TestDb) {
+/// A commit hands the finished step's place on (C6): in its own transaction it leases
+/// the run's next due steps for its worker to push — slice first, oldest first (an
+/// earlier step still waiting goes before the commit's own follow-ups), only those due,
+/// at most as many as asked, and no backlog while the slice is open. The dispatcher then
+/// passes over them, and the others stay for it.
+async fn a_commit_hands_its_place_to_the_run_s_next_due_steps(db: TestDb) {
     db.tenant("t1").await;
-    db.connect("t1", "page-1", at(0), &[listing(0, Slice, at(0))])
-        .await;
-    let claimed = db.store.claim_due(at(1), limits(10, 10)).await.unwrap();
+    let first = [
+        listing(0, Slice, at(0)),
+        fetch_messages("waiting", 0, Slice, at(0)),
+    ];
+    let run = db.connect("t1", "page-1", at(0), &first).await;
+    let waiting = run.steps[1].id;
+    let claimed = db.store.claim_due(at(1), limits(1, 10)).await.unwrap();
+    assert_eq!(claimed[0].step_id, run.steps[0].id, "the listing first");
     let mut follow_ups = message_steps("b", 1, Backlog);
     follow_ups.extend(message_steps("s", 3, Slice));
     follow_ups[3].not_before = at(600); // a slice step that is not due yet
     let plan = Plan {
         follow_ups,
         ..Plan::default()
+    };
+    let hand_off = |max| HandOff {
+        max,
+        lease: TimeDelta::minutes(30),
     };
     let outcome = db
         .store
@@ -293,10 +304,7 @@ async fn a_commit_leases_its_due_follow_ups_slice_first(db: TestDb) {
                 plan: &plan,
                 now: at(2),
                 http_calls: 1,
-                lease_follow_ups: Some(FollowUpLease {
-                    max: 1,
-                    lease: TimeDelta::minutes(30),
-                }),
+                hand_off: Some(hand_off(2)),
             },
         )
         .await
@@ -309,8 +317,12 @@ async fn a_commit_leases_its_due_follow_ups_slice_first(db: TestDb) {
     };
     let id_of = |i: usize| new_steps[i].id;
     let leased_ids: Vec<i64> = leased.iter().map(|c| c.step_id).collect();
-    assert_eq!(leased_ids, [id_of(1)], "the first due slice step");
-    assert_eq!(leased[0].priority, Slice);
+    assert_eq!(
+        leased_ids,
+        [waiting, id_of(1)],
+        "the slice step that waited, then the first due slice follow-up"
+    );
+    assert!(leased.iter().all(|c| c.priority == Slice));
     assert_eq!(leased[0].lease_until, at(32));
 
     let dispatched = db.store.claim_due(at(3), limits(10, 10)).await.unwrap();
@@ -318,13 +330,49 @@ async fn a_commit_leases_its_due_follow_ups_slice_first(db: TestDb) {
     assert_eq!(
         dispatched_ids,
         [id_of(2)],
-        "the other due slice step; not the leased one, the undue one, or the backlog"
+        "the other due slice step; not the leased ones, the undue one, or the backlog"
+    );
+
+    // Later the undue slice step is due and goes first; the backlog waits for the last
+    // slice step, and is handed on by it.
+    let handed_on = |outcome: CommitOutcome| match outcome {
+        CommitOutcome::Committed { leased, .. } => {
+            leased.iter().map(|c| c.step_id).collect::<Vec<_>>()
+        }
+        other => panic!("expected a commit, got {other:?}"),
+    };
+    let mut handed = Vec::new();
+    for (step, minute) in [
+        (waiting, 700),
+        (id_of(1), 701),
+        (id_of(2), 702),
+        (id_of(3), 703),
+    ] {
+        let outcome = db
+            .store
+            .commit_step(
+                step,
+                CommitInput {
+                    plan: &Plan::default(),
+                    now: at(minute),
+                    http_calls: 1,
+                    hand_off: Some(hand_off(1)),
+                },
+            )
+            .await
+            .unwrap();
+        handed.push(handed_on(outcome));
+    }
+    assert_eq!(
+        handed,
+        [vec![id_of(3)], vec![], vec![], vec![id_of(0)]],
+        "the slice step that fell due, nothing while the slice is open, then the backlog"
     );
 }
 
 on_both_backends!(
     a_run_s_backlog_waits_until_its_slice_is_complete,
-    a_commit_leases_its_due_follow_ups_slice_first,
+    a_commit_hands_its_place_to_the_run_s_next_due_steps,
     an_account_with_ten_thousand_due_steps_does_not_hold_back_another,
     slice_steps_are_claimed_before_backlog,
     no_account_has_more_than_its_cap_in_flight,

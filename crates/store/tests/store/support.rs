@@ -223,7 +223,7 @@ impl TestDb {
                     plan,
                     now,
                     http_calls: 1,
-                    lease_follow_ups: None,
+                    hand_off: None,
                 },
             )
             .await

@@ -29,6 +29,7 @@
 
 mod redis;
 mod sqlite;
+mod wake;
 
 use std::fmt;
 use std::future::Future;
@@ -368,6 +369,8 @@ struct Session {
     /// Shares state with the apalis worker: `stop()` on it stops the worker.
     ctx: WorkerContext,
     events: BoxStream<'static, Result<(), apalis::prelude::WorkerError>>,
+    /// What wakes the worker when tasks are pushed (`wake.rs`); ends with the session.
+    _wakeups: Option<AbortOnDrop<()>>,
 }
 
 /// Runs one apalis worker until shutdown is requested or its backend fails, then drains
@@ -385,7 +388,12 @@ async fn run_session(
     if let Err(error) = backend.housekeeping(None).await {
         tracing::debug!(%error, "queue housekeeping failed; the worker starts anyway");
     }
-    let Session { ctx, mut events } = backend.session(name, settings, service.clone());
+    // `_subscription` lives as long as the session: dropping it ends the wake-ups.
+    let Session {
+        ctx,
+        mut events,
+        _wakeups: _subscription,
+    } = backend.session(name, settings, service.clone());
     let _housekeeper = AbortOnDrop(tokio::spawn(keep_house(backend.clone(), name.to_owned())));
     tracing::info!(worker = %name, queue = settings.backend.queue(), "queue worker starting");
 

@@ -10,16 +10,24 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, Script};
-use apalis::prelude::{BackendExt, TaskBuilder, WorkerBuilder, WorkerBuilderExt, WorkerContext};
+use apalis::prelude::{
+    BackendExt, Strategy, TaskBuilder, WorkerBuilder, WorkerBuilderExt, WorkerContext,
+};
 use apalis_redis::{Config, RedisStorage};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
 
-use super::{BoxError, QueueDepth, QueueError, QueueSettings, Session, StepService, redact_url};
+use super::wake::{self, Wakeups};
+use super::{
+    AbortOnDrop, BoxError, QueueDepth, QueueError, QueueSettings, Session, StepService, redact_url,
+};
 
 #[derive(Clone)]
 pub(super) struct RedisQueue {
+    /// For each worker session's wake-up subscription (`wake.rs`).
+    client: Client,
     conn: ConnectionManager,
+    wake_channel: String,
     config: Config,
     /// Finished tasks' metadata keys are named `<this>:<task id>`.
     meta_prefix: String,
@@ -65,7 +73,9 @@ impl RedisQueue {
 
         let config = apalis_config(queue, settings);
         Ok(Self {
+            client,
             conn,
+            wake_channel: wake::channel(queue),
             meta_prefix: config.job_meta_hash(),
             worker_metadata_ttl: settings.orphan_after * 10,
             config,
@@ -87,9 +97,19 @@ impl RedisQueue {
             .into_iter()
             .map(|payload| TaskBuilder::new(payload).build())
             .collect();
-        apalis_redis::queries::push_tasks(&mut self.conn.clone(), &self.config, &tasks)
+        let mut conn = self.conn.clone();
+        apalis_redis::queries::push_tasks(&mut conn, &self.config, &tasks)
             .await
             .map_err(|e| self.error("push", e))?;
+        // A hint for idle workers; they poll anyway, so a lost one costs an interval.
+        if let Err(error) = ::redis::cmd("PUBLISH")
+            .arg(&self.wake_channel)
+            .arg(1)
+            .query_async::<i64>(&mut conn)
+            .await
+        {
+            tracing::debug!(%error, "could not signal the pushed tasks; workers find them on their next poll");
+        }
         Ok(())
     }
 
@@ -110,9 +130,16 @@ impl RedisQueue {
         service: StepService,
     ) -> Session {
         // `Value`, not `StepJob`: decoding is the service's job (see the module docs).
+        let wakeups = Wakeups::default();
+        let subscription =
+            wake::subscribe(self.client.clone(), self.config.queue.as_ref(), &wakeups);
         let storage = RedisStorage::<Value>::new(self.conn.clone())
             .with_config(self.config.clone())
-            .poll_with_interval(settings.poll_interval); // pitfall 9
+            .poll_with_strategy(
+                Strategy::new()
+                    .stream(wakeups)
+                    .interval(settings.poll_interval), // pitfall 9
+            );
         let ctx = WorkerContext::new(name);
         let worker = WorkerBuilder::new(&ctx)
             .backend(storage)
@@ -121,6 +148,7 @@ impl RedisQueue {
         Session {
             ctx,
             events: worker.stream().map_ok(drop).boxed(),
+            _wakeups: Some(AbortOnDrop(subscription)),
         }
     }
 
@@ -226,7 +254,7 @@ fn apalis_config(queue: &str, settings: &QueueSettings) -> Config {
         // apalis's per-task lock is bookkeeping only (orphan recovery is per worker and the
         // lease lives in the database), and costs one Lua call per task.
         .lock_tasks(false)
-        // Nobody subscribes: workers poll.
+        // apalis's own per-task event; pushes signal idle workers on `<queue>:wake`.
         .emit_events(false)
 }
 

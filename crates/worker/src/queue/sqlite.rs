@@ -11,13 +11,16 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use apalis::prelude::{BackendExt, TaskBuilder, WorkerBuilder, WorkerBuilderExt, WorkerContext};
+use apalis::prelude::{
+    BackendExt, Strategy, TaskBuilder, WorkerBuilder, WorkerBuilderExt, WorkerContext,
+};
 use apalis_sqlite::{Config, SqliteStorage};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
+use super::wake::{self, Wakeups};
 use super::{BoxError, QueueDepth, QueueError, QueueSettings, Session, StepService};
 
 #[derive(Clone, Debug)]
@@ -84,7 +87,14 @@ impl SqliteQueue {
         apalis_sqlite::queries::push_tasks(&mut *tx, &self.queue, &tasks)
             .await
             .map_err(|e| self.error("push", e))?;
-        tx.commit().await.map_err(|e| self.error("push", e))
+        tx.commit().await.map_err(|e| self.error("push", e))?;
+        wake::signal_local(&self.wake_key());
+        Ok(())
+    }
+
+    /// Sessions of this queue in this process share the key (`wake.rs`).
+    fn wake_key(&self) -> String {
+        format!("{}#{}", self.path.display(), self.queue)
     }
 
     pub(super) async fn depth(&self) -> Result<QueueDepth, QueueError> {
@@ -109,9 +119,15 @@ impl SqliteQueue {
         settings: &QueueSettings,
         service: StepService,
     ) -> Session {
+        let wakeups = Wakeups::default();
+        wake::register_local(&self.wake_key(), &wakeups);
         let storage = SqliteStorage::<Value>::new(&self.pool)
             .with_config(self.config.clone())
-            .poll_with_interval(settings.poll_interval); // pitfall 9
+            .poll_with_strategy(
+                Strategy::new()
+                    .stream(wakeups)
+                    .interval(settings.poll_interval), // pitfall 9
+            );
         let ctx = WorkerContext::new(name);
         let worker = WorkerBuilder::new(&ctx)
             .backend(storage)
@@ -120,6 +136,7 @@ impl SqliteQueue {
         Session {
             ctx,
             events: worker.stream().map_ok(drop).boxed(),
+            _wakeups: None,
         }
     }
 

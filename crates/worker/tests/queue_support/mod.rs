@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use backfill_worker::queue::{QueueBackend, QueueError, QueueSettings, StepJob, run_workers};
+use backfill_worker::queue::{
+    QueueBackend, QueueError, QueueSettings, StepJob, StepQueue, run_workers,
+};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use redis::aio::MultiplexedConnection;
@@ -300,4 +302,19 @@ pub fn gated_handler() -> (
         }
     };
     (release, started, handler)
+}
+
+/// Pushes ten jobs one after another, each once the previous one reached the handler,
+/// and returns how long the ten took. With workers that only poll, each would wait for
+/// the idle worker's next poll: half an interval on average.
+pub async fn ten_pushes_one_after_another(
+    steps: &StepQueue,
+    jobs: &mut mpsc::UnboundedReceiver<StepJob>,
+) -> Duration {
+    let started = Instant::now();
+    for id in 1..=10 {
+        steps.push(&[job(id)]).await.unwrap();
+        receive(jobs, 1, Duration::from_secs(5)).await;
+    }
+    started.elapsed()
 }
