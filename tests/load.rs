@@ -2,11 +2,11 @@
 //!
 //! Two hundred accounts are connected at once, one of them the 20,000-conversation Page,
 //! and three worker processes share the work. Asserted: every small account's slice
-//! completes within three times its own rate-limit bound plus two seconds per step of
-//! the slice's critical path, while the big Page is still syncing (it holds nobody
-//! back); and over the whole fleet the simulator never sees more calls in one second on
-//! a Page than its budget, nor serves a throttle answer. Reported beside it: how many
-//! slices make the promise itself, twice the bound plus one second per step.
+//! completes within twice its own rate-limit bound plus two seconds per step of the
+//! slice's critical path, while the big Page is still syncing (it holds nobody back);
+//! and over the whole fleet the simulator never sees more calls in one second on a Page
+//! than its budget, nor serves a throttle answer. Reported beside it: how many slices
+//! make it with one second per step.
 //!
 //! An account's own rate-limit bound is the time the limits that apply to it allow for
 //! its slice's calls: its per-account budget, and its share of its channel's app-wide
@@ -15,8 +15,11 @@
 //! is done once every account of the channel has made `min(c, its own calls)` of them:
 //! `bound = max(c / per_account_rate, Σ min(c, c_j) / app_rate)`, both rates less the
 //! limiter's headroom. In this crowd the fifty Zalo OAs' slices (about 2,550 calls) are
-//! bound by Zalo's app budget (100 calls per second, 80 after headroom): about 32 s,
-//! whatever the fleet's size; the Shopee shops' by their own 10 per second.
+//! bound by Zalo's app budget (100 calls per second, 85 after headroom): about 30 s,
+//! whatever the fleet's size; the Shopee shops' by their own 10 per second. The
+//! dispatcher's per-channel cap keeps the Zalo steps that budget cannot serve yet out of
+//! the queue: without it they were turned away and came back over and over, and the
+//! Shopee slices, the tightest bounds here, waited behind them.
 
 use std::time::Duration;
 
@@ -109,12 +112,11 @@ async fn two_hundred_accounts_at_once_every_slice_lands_and_no_page_exceeds_its_
             .unwrap();
         slices.push((*channel, account, took, slice_call_count(&progress)));
     }
-    // The promise, measured: within twice the rate-limit bound, plus the pipeline's
-    // latency once per step of the slice's critical path. Asserted: within three times
-    // the bound plus two seconds per step of that path. The margin is the 200 connects'
-    // burst on two cores, with debug builds of three workers, the simulator and the
-    // dispatcher; a slice held back behind the big Page or behind another channel's
-    // accounts (C6) misses it by far.
+    // The promise: within twice the rate-limit bound, plus the pipeline's latency once per
+    // step of the slice's critical path. Asserted with two seconds per step; reported
+    // with one. The allowance is the 200 connects' burst on two cores, with debug builds
+    // of three workers, the simulator and the dispatcher; a slice held back behind the big
+    // Page or behind another channel's accounts (C6) misses it by far.
     let mut within_promise = 0;
     let mut missed_promise: std::collections::BTreeMap<Channel, usize> = Default::default();
     let mut late = Vec::new();
@@ -128,7 +130,7 @@ async fn two_hundred_accounts_at_once_every_slice_lands_and_no_page_exceeds_its_
         let bound = rate_bound(channel, calls, &channel_calls);
         let path = critical_path(channel);
         let promise = bound * 2 + Duration::from_secs(1) * path;
-        let limit = bound * 3 + Duration::from_secs(2) * path;
+        let limit = bound * 2 + Duration::from_secs(2) * path;
         within_promise += usize::from(took <= promise);
         if took > promise {
             *missed_promise.entry(channel).or_default() += 1;
@@ -152,7 +154,7 @@ async fn two_hundred_accounts_at_once_every_slice_lands_and_no_page_exceeds_its_
     );
     assert!(
         late.is_empty(),
-        "slices later than three times their own rate-limit bound:\n{}",
+        "slices later than twice their own rate-limit bound (+2 s per step of the critical path):\n{}",
         late.join("\n")
     );
 

@@ -85,6 +85,7 @@ pub struct DispatchConfig {
     pub window: u64,
     pub batch: u32,
     pub per_account_in_flight: u32,
+    pub per_channel_in_flight: backfill_store::ChannelCaps,
     pub lease_secs: u32,
 }
 
@@ -148,6 +149,7 @@ impl Config {
             window: self.dispatch.window,
             batch: self.dispatch.batch,
             per_account_in_flight: self.dispatch.per_account_in_flight,
+            per_channel_in_flight: self.dispatch.per_channel_in_flight,
             lease: chrono::TimeDelta::seconds(i64::from(self.dispatch.lease_secs)),
             ..DispatchSettings::default()
         }

@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use backfill_store::{ClaimLimits, Store};
+use backfill_store::{ChannelCaps, ClaimLimits, Store};
 use backfill_telemetry::{metrics, spans};
 use backfill_worker::clock::Clock;
 use backfill_worker::executor::job_for;
@@ -29,6 +29,10 @@ pub struct DispatchSettings {
     /// Steps of one account leased at once at most. With a per-account rate of a few
     /// calls per second, a handful keeps the account busy without crowding others out.
     pub per_account_in_flight: u32,
+    /// Steps of each channel leased at once at most, fleet-wide: about half a second of
+    /// the channel's app-wide budget. More would only wait in the queue to be turned away
+    /// by the limiter, again and again, taking workers' time from other channels' slices.
+    pub per_channel_in_flight: ChannelCaps,
     /// How long a claimed step stays leased: longer than a queue wait plus one call and
     /// one commit.
     pub lease: TimeDelta,
@@ -42,6 +46,14 @@ impl Default for DispatchSettings {
             window: 1_000,
             batch: 200,
             per_account_in_flight: 4,
+            // Half a second of the presets' app-wide budgets: Meta 200 calls per second
+            // per channel, Zalo 100, Shopee 500.
+            per_channel_in_flight: ChannelCaps {
+                facebook: 100,
+                instagram: 100,
+                zalo: 50,
+                shopee: 250,
+            },
             lease: TimeDelta::seconds(120),
             idle_interval: Duration::from_millis(100),
         }
@@ -90,6 +102,7 @@ impl Dispatcher {
                 .batch
                 .min(u32::try_from(room).unwrap_or(u32::MAX)),
             per_account_in_flight: self.settings.per_account_in_flight,
+            per_channel_in_flight: self.settings.per_channel_in_flight,
             lease: self.settings.lease,
         };
         let claimed = self.store.claim_due(self.clock.now(), limits).await?;

@@ -16,7 +16,10 @@
 //! tenant, then the second... One account with 100,000 due steps gets one turn per round
 //! like any other, so it cannot hold back another tenant's first page. No account gets
 //! more than `per_account_in_flight` steps leased at once, which also bounds how hard one
-//! account's rate limit is pushed.
+//! account's rate limit is pushed; and no channel more than its
+//! [`ClaimLimits::per_channel_in_flight`]: steps beyond what the channel's app-wide budget
+//! serves in a moment would only be turned away by the limiter and come back, again and
+//! again, taking workers' time from the other channels' slices (C6, C7).
 //!
 //! # Several dispatchers
 //! On PostgreSQL, dispatchers take turns on a transaction-scoped advisory lock, so the
@@ -26,7 +29,7 @@
 
 use backfill_policy::{Channel, Priority};
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Store;
 use crate::connections::parse_channel;
@@ -41,10 +44,41 @@ pub struct ClaimLimits {
     pub batch: u32,
     /// At most this many steps of one account leased at any time.
     pub per_account_in_flight: u32,
+    /// At most this many steps of each channel leased at any time, fleet-wide.
+    pub per_channel_in_flight: ChannelCaps,
     /// How long a claimed step stays leased before it is due again. Longer than a step
     /// takes (one API call and one commit), short enough that a lost step is not missed
     /// for long.
     pub lease: TimeDelta,
+}
+
+/// A number per channel: how many of its steps may be leased at once, fleet-wide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelCaps {
+    pub facebook: u32,
+    pub instagram: u32,
+    pub zalo: u32,
+    pub shopee: u32,
+}
+
+impl ChannelCaps {
+    /// No cap on any channel.
+    pub const NONE: Self = Self {
+        facebook: u32::MAX,
+        instagram: u32::MAX,
+        zalo: u32::MAX,
+        shopee: u32::MAX,
+    };
+
+    pub fn of(&self, channel: Channel) -> u32 {
+        match channel {
+            Channel::Facebook => self.facebook,
+            Channel::Instagram => self.instagram,
+            Channel::Zalo => self.zalo,
+            Channel::Shopee => self.shopee,
+        }
+    }
 }
 
 /// A step claimed for the queue. No payload and no credentials: the worker loads the
@@ -79,18 +113,21 @@ struct LeasedRow {
 const CLAIM_LOCK_KEY: i64 = 0x6261_636b_6669_6c6c;
 
 /// The fair choice of due steps (see the module doc). `$1` now, `$2` per-account cap,
-/// `$3` batch.
+/// `$3` batch, `$4` … `$7` the Facebook, Instagram, Zalo and Shopee caps.
 macro_rules! pick_due_steps {
     ($locking:literal) => {
         concat!(
-            "WITH in_flight AS (
-                 SELECT connection_id, COUNT(*) AS leased
+            "WITH leased AS (
+                 SELECT connection_id, channel, COUNT(*) AS leased
                  FROM steps
                  WHERE status = 'leased' AND lease_until > $1
-                 GROUP BY connection_id
+                 GROUP BY connection_id, channel
+             ),
+             channel_leased AS (
+                 SELECT channel, SUM(leased) AS leased FROM leased GROUP BY channel
              ),
              due AS (
-                 SELECT id, connection_id, tenant_id, priority,
+                 SELECT id, connection_id, tenant_id, channel, priority,
                         ROW_NUMBER() OVER (PARTITION BY connection_id
                                            ORDER BY priority, not_before, id) AS account_turn
                  FROM steps
@@ -102,18 +139,33 @@ macro_rules! pick_due_steps {
                                      AND runs.slice_completed_at IS NOT NULL))
              ),
              allowed AS (
-                 SELECT due.id, due.tenant_id, due.priority,
+                 SELECT due.id, due.tenant_id, due.channel, due.priority,
                         ROW_NUMBER() OVER (PARTITION BY due.tenant_id
                                            ORDER BY due.priority, due.account_turn,
                                                     due.connection_id) AS tenant_turn
-                 FROM due LEFT JOIN in_flight ON in_flight.connection_id = due.connection_id
-                 WHERE due.account_turn <= $2 - COALESCE(in_flight.leased, 0)
+                 FROM due LEFT JOIN leased ON leased.connection_id = due.connection_id
+                 WHERE due.account_turn <= $2 - COALESCE(leased.leased, 0)
+             ),
+             ranked AS (
+                 SELECT allowed.*,
+                        ROW_NUMBER() OVER (PARTITION BY allowed.channel
+                                           ORDER BY allowed.priority, allowed.tenant_turn,
+                                                    allowed.tenant_id, allowed.id) AS channel_turn
+                 FROM allowed
              )
              SELECT steps.id
-             FROM steps JOIN allowed ON allowed.id = steps.id
-             WHERE (steps.status = 'pending' AND steps.not_before <= $1)
-                OR (steps.status = 'leased' AND steps.lease_until <= $1)
-             ORDER BY allowed.priority, allowed.tenant_turn, allowed.tenant_id, allowed.id
+             FROM steps
+             JOIN ranked ON ranked.id = steps.id
+             LEFT JOIN channel_leased ON channel_leased.channel = ranked.channel
+             WHERE ((steps.status = 'pending' AND steps.not_before <= $1)
+                    OR (steps.status = 'leased' AND steps.lease_until <= $1))
+               AND ranked.channel_turn <= (CASE ranked.channel
+                                               WHEN 'facebook' THEN $4
+                                               WHEN 'instagram' THEN $5
+                                               WHEN 'zalo' THEN $6
+                                               ELSE $7
+                                           END) - COALESCE(channel_leased.leased, 0)
+             ORDER BY ranked.priority, ranked.tenant_turn, ranked.tenant_id, ranked.id
              LIMIT $3 ",
             $locking
         )
@@ -143,7 +195,18 @@ impl Store {
             Dialect::Sqlite => pick_due_steps!(""),
         };
         let picked: Vec<(i64,)> = tx
-            .fetch_all(pick, args![now, limits.per_account_in_flight, limits.batch])
+            .fetch_all(
+                pick,
+                args![
+                    now,
+                    limits.per_account_in_flight,
+                    limits.batch,
+                    limits.per_channel_in_flight.of(Channel::Facebook),
+                    limits.per_channel_in_flight.of(Channel::Instagram),
+                    limits.per_channel_in_flight.of(Channel::Zalo),
+                    limits.per_channel_in_flight.of(Channel::Shopee),
+                ],
+            )
             .await?;
         if picked.is_empty() {
             return Ok(Vec::new());

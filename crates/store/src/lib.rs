@@ -56,7 +56,7 @@ pub use admin::{RunningRun, SyncedIds};
 pub use connections::{Connect, ConnectionInfo, DisconnectOutcome, RunInfo, StartRun};
 pub use crypto::{CredentialKey, KeyError};
 pub use db::StoreOptions;
-pub use dispatch::{ClaimLimits, ClaimedStep};
+pub use dispatch::{ChannelCaps, ClaimLimits, ClaimedStep};
 pub use error::{Result, StoreError};
 pub use events::Event;
 pub use inbox::{Account, InboxPage, StoredConversation, StoredMessage};

@@ -8,7 +8,7 @@ use backfill_policy::Priority::{Backlog, Slice};
 use backfill_policy::planner::Plan;
 use backfill_policy::{Channel, Priority};
 use backfill_store::{
-    ClaimLimits, ClaimedStep, CommitInput, CommitOutcome, HandOff, RunTransition,
+    ChannelCaps, ClaimLimits, ClaimedStep, CommitInput, CommitOutcome, HandOff, RunTransition,
 };
 use chrono::TimeDelta;
 
@@ -18,6 +18,7 @@ fn limits(batch: u32, per_account_in_flight: u32) -> ClaimLimits {
     ClaimLimits {
         batch,
         per_account_in_flight,
+        per_channel_in_flight: ChannelCaps::NONE,
         lease: TimeDelta::minutes(5),
     }
 }
@@ -137,6 +138,67 @@ async fn no_account_has_more_than_its_cap_in_flight(db: TestDb) {
     assert_eq!(first.len(), 3);
     assert!(while_full.is_empty());
     assert_eq!(after_one_done.len(), 1);
+}
+
+/// C6, C7: no channel has more than its cap leased at once, fleet-wide, and within the
+/// cap its accounts take turns; other channels are not held back by it.
+async fn no_channel_has_more_than_its_cap_in_flight(db: TestDb) {
+    for (tenant, account) in [("t1", "oa-1"), ("t2", "oa-2"), ("t3", "oa-3")] {
+        db.tenant(tenant).await;
+        db.connect_channel(
+            Channel::Zalo,
+            tenant,
+            account,
+            at(0),
+            &message_steps(account, 4, Slice),
+            "token",
+        )
+        .await;
+    }
+    db.connect_channel(
+        Channel::Shopee,
+        "t1",
+        "shop-1",
+        at(0),
+        &message_steps("s", 3, Slice),
+        "token",
+    )
+    .await;
+    let caps = ClaimLimits {
+        per_channel_in_flight: ChannelCaps {
+            zalo: 2,
+            ..ChannelCaps::NONE
+        },
+        ..limits(100, 10)
+    };
+    let of = |claimed: &[ClaimedStep], channel: Channel| {
+        claimed.iter().filter(|c| c.channel == channel).count()
+    };
+
+    let first = db.store.claim_due(at(1), caps).await.unwrap();
+    let while_full = db.store.claim_due(at(1), caps).await.unwrap();
+    let zalo_step = first.iter().find(|c| c.channel == Channel::Zalo).unwrap();
+    db.commit(zalo_step.step_id, &Plan::default(), at(2)).await;
+    let after_one_done = db.store.claim_due(at(2), caps).await.unwrap();
+
+    assert_eq!(of(&first, Channel::Zalo), 2, "{first:?}");
+    let zalo_accounts: HashSet<i64> = first
+        .iter()
+        .filter(|c| c.channel == Channel::Zalo)
+        .map(|c| c.connection_id)
+        .collect();
+    assert_eq!(
+        zalo_accounts.len(),
+        2,
+        "two accounts' turns, not one account's two steps"
+    );
+    assert_eq!(
+        of(&first, Channel::Shopee),
+        3,
+        "Shopee is not held back by Zalo's cap"
+    );
+    assert!(while_full.is_empty());
+    assert_eq!(of(&after_one_done, Channel::Zalo), 1);
 }
 
 /// C6: tenants take turns before their accounts do: a tenant with three accounts does
@@ -376,6 +438,7 @@ on_both_backends!(
     an_account_with_ten_thousand_due_steps_does_not_hold_back_another,
     slice_steps_are_claimed_before_backlog,
     no_account_has_more_than_its_cap_in_flight,
+    no_channel_has_more_than_its_cap_in_flight,
     tenants_take_turns_before_their_accounts_do,
     a_crash_between_commit_and_queue_push_loses_nothing,
     a_deferred_step_waits_for_its_time,

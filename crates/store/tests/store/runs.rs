@@ -114,6 +114,7 @@ async fn failing_a_run_cancels_its_steps_and_writes_run_failed_once(db: TestDb) 
     let limits = backfill_store::ClaimLimits {
         batch: 1,
         per_account_in_flight: 5,
+        per_channel_in_flight: backfill_store::ChannelCaps::NONE,
         lease: chrono::TimeDelta::minutes(5),
     };
     db.store.claim_due(at(1), limits).await.unwrap();

@@ -197,12 +197,33 @@ impl TestDb {
         first_steps: &[StepSpec],
         token: &str,
     ) -> RunInfo {
+        self.connect_channel(
+            Channel::Facebook,
+            tenant,
+            account,
+            connected_at,
+            first_steps,
+            token,
+        )
+        .await
+    }
+
+    /// An account of `channel`.
+    pub async fn connect_channel(
+        &self,
+        channel: Channel,
+        tenant: &str,
+        account: &str,
+        connected_at: DateTime<Utc>,
+        first_steps: &[StepSpec],
+        token: &str,
+    ) -> RunInfo {
         let credentials = SecretString::from(format!(r#"{{"access_token":"{token}"}}"#));
         let policy = serde_json::json!({ "preset": "shopline" });
         self.store
             .connect_account(&Connect {
                 tenant_id: tenant,
-                channel: Channel::Facebook,
+                channel,
                 account_id: account,
                 credentials: &credentials,
                 policy: &policy,
