@@ -351,7 +351,7 @@ impl Executor {
 
         match result.outcome {
             Outcome::Page(fetched) => match planner::plan(&run_context, spec, fetched) {
-                Ok(plan) => self.commit(context, &plan, now, result.http_calls).await,
+                Ok(plan) => self.commit(context, &plan, result.http_calls).await,
                 Err(error) => {
                     self.fail(context, &format!("the page does not fit the step: {error}"))
                         .await
@@ -360,7 +360,7 @@ impl Executor {
             // The channel no longer gives this item's details (Instagram's detail depth):
             // nothing to keep, and nothing follows from it.
             Outcome::Unavailable(_) => {
-                self.commit(context, &Plan::default(), now, result.http_calls)
+                self.commit(context, &Plan::default(), result.http_calls)
                     .await
             }
             Outcome::Throttled { until, scope } => {
@@ -449,13 +449,11 @@ impl Executor {
     }
 
     /// Commits a page's plan; on success pushes the steps the commit handed its place to.
-    async fn commit(
-        &self,
-        context: &StepContext,
-        plan: &Plan,
-        now: DateTime<Utc>,
-        http_calls: u32,
-    ) -> StepReport {
+    ///
+    /// Stamped when it commits, not when the step started: a slice is complete when its
+    /// last page is stored, after that step's rate-limit wait and call.
+    async fn commit(&self, context: &StepContext, plan: &Plan, http_calls: u32) -> StepReport {
+        let now = self.clock.now();
         let channel = context.connection.channel;
         let commit_span = tracing::info_span!(spans::STORE_COMMIT);
         let outcome = self
@@ -548,8 +546,7 @@ impl Executor {
         if !context.step.status.is_open() {
             return StepReport::AlreadyDone;
         }
-        self.commit(context, &Plan::default(), self.clock.now(), 0)
-            .await
+        self.commit(context, &Plan::default(), 0).await
     }
 
     async fn fail(&self, context: &StepContext, reason: &str) -> StepReport {
