@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use backfill_channels::{Account, CallResult, Connector, Credentials, Outcome, ThrottleScope};
 use backfill_policy::planner::{self, Plan, RunContext};
+use backfill_policy::preset::RateBudget;
 use backfill_policy::{Channel, Policy};
 use backfill_store::{
     ClaimedStep, CommitInput, CommitOutcome, HandOff, Reschedule, RescheduleOutcome, RunTransition,
@@ -248,70 +249,8 @@ impl Executor {
         let rules = policy
             .channel(context.connection.channel)
             .expect("RunContext checked the channel");
-        let mut late = 0;
-        loop {
-            let asked = Instant::now();
-            // The slot is no earlier than `asked` (+ the reservation): a lateness measured
-            // from it errs on the side of taking a new slot.
-            let slot = match self.limiter.acquire(&key, &rules.rate).await {
-                Ok(Admission::Granted) => asked,
-                // The slot is ours, a moment away: waiting for it here is cheaper than a
-                // trip back through the dispatcher and the queue.
-                Ok(Admission::Reserved { wait }) => {
-                    tokio::time::sleep(wait).await;
-                    asked + wait
-                }
-                Ok(Admission::Denied {
-                    retry_after,
-                    reason,
-                }) => {
-                    metrics().ratelimit_wait(context.connection.channel, wait_reason(reason));
-                    let at = now + to_delta(retry_after) + small_jitter();
-                    return self
-                        .reschedule(
-                            context,
-                            at,
-                            "waiting for rate-limit budget",
-                            false,
-                            StepReport::RateLimited,
-                        )
-                        .await;
-                }
-                Err(error) => {
-                    tracing::warn!(step_id, error = %error, "rate limiter unreachable");
-                    let at = now + TimeDelta::seconds(1) + small_jitter();
-                    return self
-                        .reschedule(
-                            context,
-                            at,
-                            "rate limiter unreachable",
-                            false,
-                            StepReport::RateLimited,
-                        )
-                        .await;
-                }
-            };
-            // A call that leaves well after its slot (a starved runtime, a paused process)
-            // could reach the channel right before the account's next call, on time, and
-            // make one call too many in the channel's second: it gives its slot up and
-            // takes a new one, behind every call already granted (C7).
-            if slot.elapsed() <= LATE_CALL {
-                break;
-            }
-            late += 1;
-            metrics().ratelimit_wait(context.connection.channel, WaitReason::Late);
-            if late == LATE_CALLS_BEFORE_RESCHEDULE {
-                let at = now + TimeDelta::seconds(1) + small_jitter();
-                return self
-                    .reschedule(
-                        context,
-                        at,
-                        "this worker could not make its rate-limit slot in time",
-                        false,
-                        StepReport::RateLimited,
-                    )
-                    .await;
-            }
+        if let Some(report) = self.take_token(context, &key, &rules.rate, now).await {
+            return report;
         }
 
         let account = Account {
@@ -446,6 +385,86 @@ impl Executor {
                 }))
             })
             .await
+    }
+
+    /// C7: takes one token from the fleet-wide budget, so that the call can leave now;
+    /// or, when there is none to be had soon, reschedules the step and says so.
+    async fn take_token(
+        &self,
+        context: &StepContext,
+        key: &BudgetKey,
+        rate: &RateBudget,
+        now: DateTime<Utc>,
+    ) -> Option<StepReport> {
+        let step_id = context.step.id;
+        let mut late = 0;
+        loop {
+            let asked = Instant::now();
+            // The slot is no earlier than `asked` (+ the reservation): a lateness measured
+            // from it errs on the side of taking a new slot.
+            let slot = match self.limiter.acquire(key, rate).await {
+                Ok(Admission::Granted) => asked,
+                // The slot is ours, a moment away: waiting for it here is cheaper than a
+                // trip back through the dispatcher and the queue.
+                Ok(Admission::Reserved { wait }) => {
+                    tokio::time::sleep(wait).await;
+                    asked + wait
+                }
+                Ok(Admission::Denied {
+                    retry_after,
+                    reason,
+                }) => {
+                    metrics().ratelimit_wait(context.connection.channel, wait_reason(reason));
+                    let at = now + to_delta(retry_after) + small_jitter();
+                    return Some(
+                        self.reschedule(
+                            context,
+                            at,
+                            "waiting for rate-limit budget",
+                            false,
+                            StepReport::RateLimited,
+                        )
+                        .await,
+                    );
+                }
+                Err(error) => {
+                    tracing::warn!(step_id, error = %error, "rate limiter unreachable");
+                    let at = now + TimeDelta::seconds(1) + small_jitter();
+                    return Some(
+                        self.reschedule(
+                            context,
+                            at,
+                            "rate limiter unreachable",
+                            false,
+                            StepReport::RateLimited,
+                        )
+                        .await,
+                    );
+                }
+            };
+            // A call that leaves well after its slot (a starved runtime, a paused process)
+            // could reach the channel right before the account's next call, on time, and
+            // make one call too many in the channel's second: it gives its slot up and
+            // takes a new one, behind every call already granted (C7).
+            if slot.elapsed() <= LATE_CALL {
+                return None;
+            }
+            late += 1;
+            metrics().ratelimit_wait(context.connection.channel, WaitReason::Late);
+            if late == LATE_CALLS_BEFORE_RESCHEDULE {
+                let at = now + TimeDelta::seconds(1) + small_jitter();
+                return Some(
+                    self.reschedule(
+                        context,
+                        at,
+                        "this worker could not make its rate-limit slot in time",
+                        false,
+                        StepReport::RateLimited,
+                    )
+                    .await,
+                );
+            }
+        }
     }
 
     /// Commits a page's plan; on success pushes the steps the commit handed its place to.
