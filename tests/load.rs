@@ -15,7 +15,7 @@
 //! is done once every account of the channel has made `min(c, its own calls)` of them:
 //! `bound = max(c / per_account_rate, Σ min(c, c_j) / app_rate)`, both rates less the
 //! limiter's headroom. In this crowd the fifty Zalo OAs' slices (about 2,550 calls) are
-//! bound by Zalo's app budget (100 calls per second, 85 after headroom): about 30 s,
+//! bound by Zalo's app budget (100 calls per second, 80 after headroom): about 32 s,
 //! whatever the fleet's size; the Shopee shops' by their own 10 per second. The
 //! dispatcher's per-channel cap keeps the Zalo steps that budget cannot serve yet out of
 //! the queue: without it they were turned away and came back over and over, and the

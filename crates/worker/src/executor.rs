@@ -417,28 +417,16 @@ impl Executor {
                     metrics().ratelimit_wait(context.connection.channel, wait_reason(reason));
                     let at = now + to_delta(retry_after) + small_jitter();
                     return Some(
-                        self.reschedule(
-                            context,
-                            at,
-                            "waiting for rate-limit budget",
-                            false,
-                            StepReport::RateLimited,
-                        )
-                        .await,
+                        self.rate_limited(context, at, "waiting for rate-limit budget")
+                            .await,
                     );
                 }
                 Err(error) => {
                     tracing::warn!(step_id, error = %error, "rate limiter unreachable");
                     let at = now + TimeDelta::seconds(1) + small_jitter();
                     return Some(
-                        self.reschedule(
-                            context,
-                            at,
-                            "rate limiter unreachable",
-                            false,
-                            StepReport::RateLimited,
-                        )
-                        .await,
+                        self.rate_limited(context, at, "rate limiter unreachable")
+                            .await,
                     );
                 }
             };
@@ -454,17 +442,27 @@ impl Executor {
             if late == LATE_CALLS_BEFORE_RESCHEDULE {
                 let at = now + TimeDelta::seconds(1) + small_jitter();
                 return Some(
-                    self.reschedule(
+                    self.rate_limited(
                         context,
                         at,
                         "this worker could not make its rate-limit slot in time",
-                        false,
-                        StepReport::RateLimited,
                     )
                     .await,
                 );
             }
         }
+    }
+
+    /// Back to the store until `at`, without spending an attempt: waiting for budget is
+    /// not a failure (C4, C7).
+    async fn rate_limited(
+        &self,
+        context: &StepContext,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> StepReport {
+        self.reschedule(context, at, reason, false, StepReport::RateLimited)
+            .await
     }
 
     /// Commits a page's plan; on success pushes the steps the commit handed its place to.
@@ -531,7 +529,7 @@ impl Executor {
                 traceparent: traceparent.clone(),
             })
             .collect();
-        if let Err(error) = self.queue.push(&jobs).await {
+        if let Err(error) = self.queue.push_handed_on(&jobs).await {
             // Leased but not queued: the lease expires and the dispatcher re-claims them.
             tracing::warn!(error = %error, "could not push follow-ups; their lease will bring them back");
         }

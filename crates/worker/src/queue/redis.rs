@@ -90,7 +90,8 @@ impl RedisQueue {
         }
     }
 
-    pub(super) async fn push(&self, payloads: Vec<Vec<u8>>) -> Result<(), QueueError> {
+    /// `wake`: signal idle workers (`wake.rs`).
+    pub(super) async fn push(&self, payloads: Vec<Vec<u8>>, wake: bool) -> Result<(), QueueError> {
         // Due now: apalis-redis stamps the current second and adds the id to `q:scheduled`;
         // the next poll of any worker promotes it (pitfall 2).
         let tasks: Vec<_> = payloads
@@ -101,6 +102,9 @@ impl RedisQueue {
         apalis_redis::queries::push_tasks(&mut conn, &self.config, &tasks)
             .await
             .map_err(|e| self.error("push", e))?;
+        if !wake {
+            return Ok(());
+        }
         // A hint for idle workers; they poll anyway, so a lost one costs an interval.
         if let Err(error) = ::redis::cmd("PUBLISH")
             .arg(&self.wake_channel)

@@ -78,7 +78,8 @@ impl SqliteQueue {
         failure(&self.path, operation, cause)
     }
 
-    pub(super) async fn push(&self, payloads: Vec<Vec<u8>>) -> Result<(), QueueError> {
+    /// `wake`: signal this process's idle workers of the queue (`wake.rs`).
+    pub(super) async fn push(&self, payloads: Vec<Vec<u8>>, wake: bool) -> Result<(), QueueError> {
         let tasks: Vec<_> = payloads
             .into_iter()
             .map(|payload| TaskBuilder::new(payload).build())
@@ -88,7 +89,9 @@ impl SqliteQueue {
             .await
             .map_err(|e| self.error("push", e))?;
         tx.commit().await.map_err(|e| self.error("push", e))?;
-        wake::signal_local(&self.wake_key());
+        if wake {
+            wake::signal_local(&self.wake_key());
+        }
         Ok(())
     }
 

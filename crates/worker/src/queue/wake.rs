@@ -8,7 +8,8 @@
 //! a lost signal, a pub/sub connection that is down, or tasks that fall due in
 //! `<q>:scheduled` without a push.
 //!
-//! - Redis: `PUBLISH <queue>:wake` after each push; every worker session subscribes
+//! - Redis: `PUBLISH <queue>:wake` after each push (but a single handed-on step:
+//!   `StepQueue::push_handed_on`); every worker session subscribes
 //!   ([`subscribe`]). A signal is a hint, never a task: losing one costs at most one
 //!   interval.
 //! - SQLite (embedded, one process): the pushing side signals the sessions of the same
